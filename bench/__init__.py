@@ -1,0 +1,1 @@
+"""CDBench: a benchmark for automated circuit-discovery methods on transformers."""

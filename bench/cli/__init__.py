@@ -1,0 +1,45 @@
+"""The `bench` command line: `list` and `run`, one module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.cli import list_command, run_command
+from bench.registry import UnknownNameError
+from bench.runner import IncompatibleChoice
+from bench.zoo import ModelUnavailable
+
+EPILOG = """examples:
+  python -m bench list
+  python -m bench run --method exact-patching --task tracr-reverse
+  python -m bench run --all
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="CDBench: compare automated circuit-discovery methods on transformer tasks.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    list_command.add_parser(commands)
+    run_command.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UnknownNameError, IncompatibleChoice) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ModelUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished results are kept and a rerun resumes from them", file=sys.stderr)
+        return 130

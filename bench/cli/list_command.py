@@ -1,0 +1,45 @@
+"""`bench list`: methods, tasks and models, and whether each model is available here."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.zoo import model_names, model_status
+from methods import METHODS
+from tasks import TASKS
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("list", help="show methods, tasks and models")
+    parser.add_argument(
+        "what", nargs="?", choices=["all", "methods", "tasks", "models"], default="all",
+        help="which table to show (default: all)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _table(title: str, rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = [title]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  " + "  ".join([*cells, row[-1]]))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    blocks = []
+    if args.what in ("all", "methods"):
+        rows = [(spec.name, spec.description) for spec in (METHODS.get(n) for n in METHODS)]
+        blocks.append(_table("methods:", rows))
+    if args.what in ("all", "tasks"):
+        rows = [(t.name, f"model={t.model}", f"n={t.default_examples}", t.description)
+                for t in (TASKS.get(n) for n in TASKS)]
+        blocks.append(_table("tasks:", rows))
+    if args.what in ("all", "models"):
+        statuses = [model_status(name) for name in model_names(include_random=args.what == "models")]
+        rows = [(s.name, s.kind, "available" if s.available else "unavailable", s.reason) for s in statuses]
+        note = "" if args.what == "models" else " (random:<hub model> variants: `bench list models`)"
+        blocks.append(_table(f"models{note}:", rows))
+    print("\n\n".join(blocks))
+    return 0

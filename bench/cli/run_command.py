@@ -1,0 +1,94 @@
+"""`bench run`: one method on one task, or every method on every runnable task."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from bench.results import DEFAULT_RESULTS_DIR, result_exists
+from bench.runner import RunRequest, execute
+from bench.zoo import ModelUnavailable, model_status
+from methods import METHODS
+from tasks import TASKS
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("run", help="run method adapters and write their edge scores")
+    parser.add_argument("--all", action="store_true", help="every method on every task whose model is here")
+    parser.add_argument("--method", help="method name (see `bench list methods`)")
+    parser.add_argument("--task", help="task name (see `bench list tasks`)")
+    parser.add_argument("--model", help="zoo model (default: the task's own model)")
+    parser.add_argument("--ablation", default="corrupted", help="corrupted (default), mean or zero")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="method parameter, repeatable (e.g. --option steps=20)")
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument("--force", action="store_true", help="recompute results that already exist")
+    parser.set_defaults(handler=run)
+
+
+def parse_options(pairs: list[str]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --option {pair!r} is not KEY=VALUE")
+        for cast in (int, float):
+            try:
+                options[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    options = parse_options(args.option)
+    if args.all:
+        return _run_all(args, options)
+    if not args.method or not args.task:
+        print("error: give --method and --task, or --all", file=sys.stderr)
+        return 2
+    request = RunRequest(args.method, args.task, args.model, args.ablation, args.seed, args.examples, options)
+    result, path = execute(request, args.results_dir)
+    print(f"{_label(request)}: {len(result.edge_scores)} edges scored in {result.wall_time_s:.2f}s -> {path}")
+    return 0
+
+
+def _label(request: RunRequest) -> str:
+    return f"{request.task} / {request.method} / {request.ablation} / seed {request.seed}"
+
+
+def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
+    requests = [
+        RunRequest(method, task, None, args.ablation, args.seed, args.examples, options)
+        for task in TASKS
+        for method in METHODS
+    ]
+    skipped, done, failed = 0, 0, 0
+    for request in tqdm(requests, desc="runs", unit="run"):
+        key = request.resolve()
+        if not args.force and result_exists(key, args.results_dir):
+            skipped += 1
+            continue
+        status = model_status(key.model)
+        if not status.available:
+            tqdm.write(f"skip {_label(request)}: model {key.model} {status.reason}")
+            skipped += 1
+            continue
+        try:
+            result, path = execute(request, args.results_dir)
+        except ModelUnavailable as err:
+            tqdm.write(f"skip {_label(request)}: {err}")
+            skipped += 1
+            continue
+        done += 1
+        tqdm.write(f"{_label(request)}: {result.wall_time_s:.2f}s -> {path}")
+    print(f"finished: {done} run, {skipped} skipped (already done or model unavailable), {failed} failed")
+    return 0

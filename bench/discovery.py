@@ -1,0 +1,82 @@
+"""The contract between the suite and a method adapter: `DiscoveryRun` in, `EdgeScores` out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bench.graph import Graph
+from bench.runtime import AblatedRun, MaskedRuntime
+from tasks.base import TaskData
+
+
+@dataclass(frozen=True)
+class DiscoveryRun:
+    """Everything a method may use to score edges.
+
+    Attributes:
+        runtime: the masked-edge runtime (the model and its graph); methods never hook the
+            model themselves.
+        data: the task's examples and metric.
+        ablation: the ablation kind edges fall back to ("corrupted", "mean", "zero").
+        ablated: the ablated run prepared for `data` and `ablation`.
+        seed: for methods with randomness.
+        options: method-specific parameters (e.g. integration steps), from the CLI.
+        max_batch_tokens: how many (mask x example x position) rows one forward may hold.
+    """
+
+    runtime: MaskedRuntime
+    data: TaskData
+    ablation: str
+    ablated: AblatedRun
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    max_batch_tokens: int = 200_000
+
+    @property
+    def graph(self) -> Graph:
+        return self.runtime.graph
+
+    def objective(self, logits: torch.Tensor) -> torch.Tensor:
+        """The task metric averaged over examples: `[..., n, pos, vocab]` -> `[...]`."""
+        return self.data.metric(logits).mean(-1)
+
+
+@dataclass(frozen=True)
+class EdgeScores:
+    """One signed float per edge, in `graph.edge_names` order.
+
+    The sign convention is the same for every method: a score estimates
+    metric(full model) - metric(model without the edge), so positive edges help the task.
+    Rankings use the absolute value unless `signed=True` is asked for, as the peers do.
+    """
+
+    values: torch.Tensor
+
+    def ranking(self, signed: bool = False) -> torch.Tensor:
+        """Edge positions, most important first (stable, so ties keep graph order)."""
+        key = self.values if signed else self.values.abs()
+        return torch.argsort(key, descending=True, stable=True)
+
+
+MethodFn = Callable[[DiscoveryRun], EdgeScores]
+
+
+def prepare_run(
+    runtime: MaskedRuntime,
+    data: TaskData,
+    ablation: str,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+) -> DiscoveryRun:
+    """Build the ablated run once, so every method on this data shares it."""
+    ablated = runtime.ablate(
+        ablation,
+        corrupted_tokens=data.corrupted,
+        reference_tokens=data.reference if data.reference is not None else data.corrupted,
+        like=data.clean,
+    )
+    return DiscoveryRun(runtime, data, ablation, ablated, seed, dict(options or {}))

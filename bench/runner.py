@@ -1,0 +1,83 @@
+"""Running one (method, task, model, ablation, seed) and storing what it produced."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import provenance
+from bench.discovery import prepare_run
+from bench.registry import UnknownNameError
+from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, write_result
+from bench.runtime import ABLATION_KINDS, MaskedRuntime
+from bench.zoo import load_model
+from methods import METHODS
+from tasks import TASKS
+
+
+class IncompatibleChoice(ValueError):
+    """A valid name used where it does not fit (e.g. a model the task cannot run on)."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    method: str
+    task: str
+    model: str | None = None
+    ablation: str = "corrupted"
+    seed: int = 0
+    n_examples: int | None = None
+    options: dict[str, Any] | None = None
+
+    def resolve(self) -> RunKey:
+        """Check every name before any work starts; fill in the task's defaults."""
+        METHODS.get(self.method)
+        task = TASKS.get(self.task)
+        model = self.model or task.model
+        if model not in task.models:
+            raise IncompatibleChoice(
+                f"task {self.task!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
+            )
+        if self.ablation not in task.ablations:
+            if self.ablation not in ABLATION_KINDS:
+                raise UnknownNameError("ablation", self.ablation, list(ABLATION_KINDS))
+            raise IncompatibleChoice(
+                f"task {self.task!r} does not support ablation {self.ablation!r}; "
+                f"valid choices: {', '.join(task.ablations)}"
+            )
+        return RunKey(self.task, model, self.method, self.ablation, self.seed)
+
+
+def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunResult, Path]:
+    """Run the method and write its result; raises before any work on a bad request."""
+    key = request.resolve()
+    task = TASKS.get(key.task)
+    method = METHODS.get(key.method)
+    model = load_model(key.model, seed=key.seed)
+    runtime = MaskedRuntime(model)
+    n_examples = request.n_examples or task.default_examples
+    data = task.build(model, n_examples, key.seed)
+    run = prepare_run(runtime, data, key.ablation, key.seed, request.options)
+    start = time.perf_counter()
+    scores = method.func(run)
+    wall = time.perf_counter() - start
+    if scores.values.shape != (runtime.graph.n_edges,):
+        raise RuntimeError(
+            f"method {key.method!r} returned {tuple(scores.values.shape)} scores for "
+            f"{runtime.graph.n_edges} edges"
+        )
+    result = RunResult(
+        key=key,
+        edge_scores=dict(zip(runtime.graph.edge_names, scores.values.tolist(), strict=True)),
+        n_examples=data.n_examples,
+        metric=data.metric_name,
+        options=dict(request.options or {}),
+        wall_time_s=wall,
+        peak_rss_mb=provenance.peak_rss_mb(),
+        versions=provenance.package_versions(),
+        git_commit=provenance.git_commit(),
+        machine=provenance.machine(),
+    )
+    return result, write_result(result, root)

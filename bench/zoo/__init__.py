@@ -1,0 +1,75 @@
+"""The model zoo: every model a task can name, how to load it, and whether it is available here.
+
+Names:
+    `gpt2`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`, `attn-only-4l`, `redwood_attn_2l`:
+        real weights from the Hugging Face hub, through TransformerLens.
+    `random:<hub name>`: the same architecture with seeded random weights (offline).
+    `tracr-reverse`, `tracr-xproportion`: compiled here from RASP programs with tracr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformer_lens import HookedTransformer
+
+from bench.registry import UnknownNameError
+from bench.runtime import enable_edge_hooks
+from bench.zoo.architectures import HUB_ARCHITECTURES
+from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random_hub_model
+
+RANDOM_PREFIX = "random:"
+TRACR_MODELS = {"tracr-reverse": "reverse", "tracr-xproportion": "xproportion"}
+
+__all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_names", "model_status"]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    kind: str  # "hub", "random" or "tracr"
+    available: bool
+    reason: str
+
+
+def model_names(include_random: bool = True) -> list[str]:
+    names = [*HUB_ARCHITECTURES, *TRACR_MODELS]
+    if include_random:
+        names += [RANDOM_PREFIX + name for name in HUB_ARCHITECTURES]
+    return names
+
+
+def _check_name(name: str) -> None:
+    if name not in model_names():
+        raise UnknownNameError("model", name, model_names())
+
+
+def model_status(name: str) -> ModelStatus:
+    """Whether `name` can be loaded here, without loading or downloading it."""
+    _check_name(name)
+    if name in TRACR_MODELS:
+        return ModelStatus(name, "tracr", True, "compiled locally with tracr")
+    if name.startswith(RANDOM_PREFIX):
+        return ModelStatus(name, "random", True, "random weights, built locally")
+    ok, reason = availability(HUB_ARCHITECTURES[name])
+    return ModelStatus(name, "hub", ok, reason)
+
+
+def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransformer:
+    """Load a zoo model in eval mode with the graph's hooks enabled.
+
+    Raises:
+        UnknownNameError: `name` is not in the zoo (the message lists the valid names).
+        ModelUnavailable: a hub model whose weights cannot be reached (one-line message).
+    """
+    _check_name(name)
+    if name in TRACR_MODELS:
+        from bench.zoo.tracr_models import build_tracr_model
+
+        model = build_tracr_model(TRACR_MODELS[name]).model
+    elif name.startswith(RANDOM_PREFIX):
+        model = random_hub_model(HUB_ARCHITECTURES[name.removeprefix(RANDOM_PREFIX)], seed, device)
+    else:
+        model = load_hub_model(HUB_ARCHITECTURES[name], device)
+    model.eval()
+    return enable_edge_hooks(model)

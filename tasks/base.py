@@ -1,0 +1,72 @@
+"""What a task is: paired clean/corrupted inputs, a per-example metric and the model it is for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from transformer_lens import HookedTransformer
+
+Metric = Callable[[torch.Tensor], torch.Tensor]
+"""Maps logits `[..., n_examples, pos, d_vocab_out]` to per-example scores `[..., n_examples]`;
+higher means closer to the full model's behaviour on the task."""
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One seeded draw of a task's examples, ready for the masked runtime.
+
+    Attributes:
+        clean: `[n, pos]` token ids the circuit should explain.
+        corrupted: `[n, pos]` token ids aligned position by position with `clean`.
+        metric: per-example task metric (see `Metric`).
+        metric_name: short description, e.g. "neg. L2 to full-model output".
+        reference: tokens for mean ablation (defaults to `corrupted` when None).
+    """
+
+    clean: torch.Tensor
+    corrupted: torch.Tensor
+    metric: Metric
+    metric_name: str
+    reference: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.clean.shape != self.corrupted.shape:
+            raise ValueError(
+                f"clean {tuple(self.clean.shape)} and corrupted {tuple(self.corrupted.shape)} "
+                "inputs must align position by position"
+            )
+
+    @property
+    def n_examples(self) -> int:
+        return int(self.clean.shape[0])
+
+
+@dataclass(frozen=True)
+class Task:
+    """A registered task.
+
+    Attributes:
+        name: stable task name, e.g. "tracr-reverse".
+        model: the zoo model the task is defined on.
+        description: one line for `bench list`.
+        citation: where the task comes from.
+        build: `(model, n_examples, seed) -> TaskData`; deterministic in the seed.
+        default_examples: how many examples a default run uses.
+        ablations: ablation kinds that are meaningful for this task.
+        other_models: zoo models besides `model` the task can run on (e.g. `random:gpt2`).
+    """
+
+    name: str
+    model: str
+    description: str
+    citation: str
+    build: Callable[[HookedTransformer, int, int], TaskData]
+    default_examples: int
+    ablations: tuple[str, ...] = field(default=("corrupted", "mean", "zero"))
+    other_models: tuple[str, ...] = ()
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.model, *self.other_models)

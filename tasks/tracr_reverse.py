@@ -1,0 +1,17 @@
+"""tracr-reverse: reverse a sequence over {1, 2, 3} (Tracr program used by the ACDC paper)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from tasks._tracr import build_tracr_data
+from tasks.base import Task
+
+TASK = Task(
+    name="tracr-reverse",
+    model="tracr-reverse",
+    description="reverse a length-5 sequence over {1,2,3}; metric: neg. L2 to full model",
+    citation="Lindner et al. 2023 (tracr lib.make_reverse); Conmy et al. 2023, ACDC, Sec. 4",
+    build=partial(build_tracr_data, "reverse"),
+    default_examples=243,
+)

@@ -1,0 +1,17 @@
+"""tracr-xproportion: running fraction of "x" tokens (Tracr program used by the ACDC paper)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from tasks._tracr import build_tracr_data
+from tasks.base import Task
+
+TASK = Task(
+    name="tracr-xproportion",
+    model="tracr-xproportion",
+    description="fraction of previous tokens equal to 'x' over {w,x,y,z}; metric: neg. L2 to full model",
+    citation="Lindner et al. 2023 (tracr lib.make_frac_prevs); Conmy et al. 2023, ACDC, Sec. 4",
+    build=partial(build_tracr_data, "xproportion"),
+    default_examples=256,
+)

@@ -1,0 +1,207 @@
+"""The masked-edge runtime against independent computations with plain TransformerLens hooks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformer_lens import HookedTransformer
+
+from bench.graph import Graph
+from bench.runtime import MaskedRuntime
+from tests.conftest import tiny_model
+
+TOL = 1e-4
+
+
+def source_hook(graph: Graph, src: str) -> tuple[str, int | None]:
+    """TransformerLens hook (and head index) where source `src` writes."""
+    if src == "input":
+        return "blocks.0.hook_resid_pre", None
+    if src.startswith("m"):
+        return f"blocks.{src[1:]}.hook_mlp_out", None
+    layer, head = src[1:].split(".h")
+    return f"blocks.{layer}.attn.hook_result", int(head)
+
+
+def destination_hook(model: HookedTransformer, dst: str) -> tuple[str, int | None]:
+    """TransformerLens hook (and head index) where destination `dst` reads."""
+    if dst == "logits":
+        return f"blocks.{model.cfg.n_layers - 1}.hook_resid_post", None
+    if dst.startswith("m"):
+        return f"blocks.{dst[1:]}.hook_mlp_in", None
+    head_part, letter = dst[:-1].split("<")
+    layer, head = head_part[1:].split(".h")
+    return f"blocks.{layer}.hook_{letter}_input", int(head)
+
+
+def hook_patch_one_edge(model: HookedTransformer, edge: str, clean: torch.Tensor, corrupt: torch.Tensor) -> torch.Tensor:
+    """Activation patching of one edge the textbook way: add (corrupt - clean) of the
+    source to the destination's input only; everything else runs clean."""
+    graph = Graph.from_model(model)
+    src, dst = edge.split("->")
+    src_name, src_head = source_hook(graph, src)
+    _, clean_cache = model.run_with_cache(clean, names_filter=src_name)
+    _, corrupt_cache = model.run_with_cache(corrupt, names_filter=src_name)
+    diff = corrupt_cache[src_name] - clean_cache[src_name]
+    if src_head is not None:
+        diff = diff[:, :, src_head]
+    dst_name, dst_head = destination_hook(model, dst)
+
+    def patch(x: torch.Tensor, hook: object) -> torch.Tensor:
+        x = x.clone()
+        if dst_head is None:
+            x += diff
+        else:
+            x[:, :, dst_head] += diff
+        return x
+
+    return model.run_with_hooks(clean, fwd_hooks=[(dst_name, patch)])
+
+
+@torch.no_grad()
+def test_all_ones_mask_equals_plain_forward(any_tiny_model: HookedTransformer, token_pair) -> None:
+    clean, corrupt = token_pair
+    runtime = MaskedRuntime(any_tiny_model)
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    masked = runtime.forward(clean, runtime.graph.mask(), ablated)
+    assert (masked - any_tiny_model(clean)).abs().max() < TOL
+
+
+@torch.no_grad()
+def test_all_zeros_mask_equals_corrupted_forward(any_tiny_model: HookedTransformer, token_pair) -> None:
+    clean, corrupt = token_pair
+    runtime = MaskedRuntime(any_tiny_model)
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    masked = runtime.forward(clean, torch.zeros_like(runtime.graph.mask()), ablated)
+    assert (masked - any_tiny_model(corrupt)).abs().max() < TOL
+    # and it is not trivially equal to the clean run
+    assert (masked - any_tiny_model(clean)).abs().max() > 1e-2
+
+
+@torch.no_grad()
+def test_all_ones_on_gpt2_small_architecture(token_pair) -> None:
+    from bench.zoo import load_model
+
+    model = load_model("random:gpt2")
+    clean, corrupt = (t * 1000 + 7 for t in token_pair)
+    runtime = MaskedRuntime(model)
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    both = torch.stack([runtime.graph.mask(), torch.zeros_like(runtime.graph.mask())])
+    masked = runtime.forward(clean, both, ablated)
+    assert (masked[0] - model(clean)).abs().max() < TOL
+    assert (masked[1] - model(corrupt)).abs().max() < TOL
+
+
+EDGES = [
+    "input->a0.h1<q>",
+    "input->a2.h3<k>",
+    "a0.h2->a1.h0<v>",
+    "a1.h3->a2.h2<q>",
+    "a0.h0->m0",
+    "m0->a1.h1<k>",
+    "m1->m2",
+    "a2.h1->logits",
+    "m2->logits",
+    "input->logits",
+]
+
+
+@pytest.mark.parametrize("edge", EDGES)
+@torch.no_grad()
+def test_one_edge_off_equals_hook_based_patch(edge: str, token_pair) -> None:
+    clean, corrupt = token_pair
+    model = tiny_model("ln-gelu")
+    runtime = MaskedRuntime(model)
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    mask = runtime.graph.mask()
+    mask[runtime.graph.src_index[edge.split("->")[0]], runtime.graph.dst_index[edge.split("->")[1]]] = 0
+    masked = runtime.forward(clean, mask, ablated)
+    expected = hook_patch_one_edge(model, edge, clean, corrupt)
+    assert (masked - expected).abs().max() < TOL
+    assert (expected - model(clean)).abs().max() > 1e-3, "the patch must change something"
+
+
+@pytest.mark.parametrize("shape", ["attn-only-shortformer", "parallel-rotary"])
+@torch.no_grad()
+def test_one_edge_off_on_other_shapes(shape: str, token_pair) -> None:
+    clean, corrupt = token_pair
+    model = tiny_model(shape)
+    runtime = MaskedRuntime(model)
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    for edge in ["input->a1.h2<k>", "a0.h1->a2.h0<q>", "a1.h0->logits"]:
+        src, dst = edge.split("->")
+        mask = runtime.graph.mask()
+        mask[runtime.graph.src_index[src], runtime.graph.dst_index[dst]] = 0
+        expected = hook_patch_one_edge(model, edge, clean, corrupt)
+        assert (runtime.forward(clean, mask, ablated) - expected).abs().max() < TOL
+
+
+def test_mask_gradient_matches_finite_differences(token_pair) -> None:
+    clean, corrupt = token_pair
+    model = tiny_model("ln-gelu", dtype=torch.float64)
+    runtime = MaskedRuntime(model)
+    graph = runtime.graph
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    gen = torch.Generator().manual_seed(3)
+    base = torch.rand(graph.n_sources, graph.n_destinations, generator=gen, dtype=torch.float64)
+    readout = torch.randn(model.cfg.d_vocab, generator=gen, dtype=torch.float64)
+
+    def metric(mask: torch.Tensor) -> torch.Tensor:
+        return (runtime.forward(clean, mask, ablated)[:, -1] @ readout).mean()
+
+    mask = base.clone().requires_grad_(True)
+    metric(mask).backward()
+    grad = graph.to_edges(mask.grad)
+    eps = 1e-6
+    for i in torch.randperm(graph.n_edges, generator=gen)[:12].tolist():
+        step = graph.to_matrix(torch.nn.functional.one_hot(torch.tensor(i), graph.n_edges).double()) * eps
+        with torch.no_grad():
+            fd = (metric(base + step) - metric(base - step)) / (2 * eps)
+        assert abs(fd.item() - grad[i].item()) < 1e-6 * max(1.0, abs(fd.item()))
+    assert grad.abs().max() > 1e-4
+    # cells that are not edges get no gradient
+    assert mask.grad[~graph.real_edge_mask].abs().max() == 0
+
+
+@torch.no_grad()
+def test_batched_masks_equal_one_by_one(any_tiny_model: HookedTransformer, token_pair) -> None:
+    clean, corrupt = token_pair
+    runtime = MaskedRuntime(any_tiny_model)
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    gen = torch.Generator().manual_seed(5)
+    masks = torch.rand(4, runtime.graph.n_sources, runtime.graph.n_destinations, generator=gen)
+    masks[1] = (masks[1] > 0.5).float()
+    stacked = runtime.forward(clean, masks, ablated)
+    assert stacked.shape[:2] == (4, clean.shape[0])
+    for i in range(4):
+        assert (stacked[i] - runtime.forward(clean, masks[i], ablated)).abs().max() < TOL
+    assert (stacked[0] - stacked[2]).abs().max() > 1e-3
+
+
+@torch.no_grad()
+def test_zero_and_mean_ablation_with_everything_off(token_pair) -> None:
+    """With every edge off, the final residual is the biases (zero) or the reference
+    set's mean final residual (mean), since the residual stream is a sum of outputs."""
+    clean, reference = token_pair
+    model = tiny_model("ln-gelu")
+    runtime = MaskedRuntime(model)
+    off = torch.zeros_like(runtime.graph.mask())
+    last = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+
+    def logits_from_resid(resid: torch.Tensor) -> torch.Tensor:
+        return model.unembed(model.ln_final(resid))
+
+    zero = runtime.forward(clean, off, runtime.ablate("zero", like=clean))
+    bias_only = sum(block.attn.b_O for block in model.blocks).expand(*clean.shape, -1)
+    assert (zero - logits_from_resid(bias_only)).abs().max() < TOL
+
+    mean = runtime.forward(clean, off, runtime.ablate("mean", reference_tokens=reference))
+    _, cache = model.run_with_cache(reference, names_filter=last)
+    mean_resid = cache[last].mean(0, keepdim=True).expand(clean.shape[0], -1, -1)
+    assert (mean - logits_from_resid(mean_resid)).abs().max() < TOL
+
+
+def test_unknown_ablation_kind_names_the_choices() -> None:
+    runtime = MaskedRuntime(tiny_model())
+    with pytest.raises(ValueError, match="unknown ablation kind 'resample'; valid choices: corrupted, mean, zero"):
+        runtime.ablate("resample")
