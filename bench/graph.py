@@ -44,9 +44,7 @@ class GraphSpec:
 
     def __post_init__(self) -> None:
         if len(self.mlp_layers) != self.n_layers:
-            raise ValueError(
-                f"mlp_layers has {len(self.mlp_layers)} entries for n_layers={self.n_layers}"
-            )
+            raise ValueError(f"mlp_layers has {len(self.mlp_layers)} entries for n_layers={self.n_layers}")
         if self.n_layers < 1 or self.n_heads < 0:
             raise ValueError(f"need n_layers >= 1 and n_heads >= 0, got {self.n_layers}, {self.n_heads}")
 

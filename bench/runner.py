@@ -12,7 +12,7 @@ from bench.discovery import prepare_run
 from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
-from bench.zoo import load_model
+from bench.zoo import load_model, model_names
 from methods import METHODS
 from tasks import TASKS
 
@@ -36,6 +36,8 @@ class RunRequest:
         METHODS.get(self.method)
         task = TASKS.get(self.task)
         model = self.model or task.model
+        if model not in model_names():
+            raise UnknownNameError("model", model, model_names())
         if model not in task.models:
             raise IncompatibleChoice(
                 f"task {self.task!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
@@ -65,8 +67,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     wall = time.perf_counter() - start
     if scores.values.shape != (runtime.graph.n_edges,):
         raise RuntimeError(
-            f"method {key.method!r} returned {tuple(scores.values.shape)} scores for "
-            f"{runtime.graph.n_edges} edges"
+            f"method {key.method!r} returned {tuple(scores.values.shape)} scores for {runtime.graph.n_edges} edges"
         )
     result = RunResult(
         key=key,

@@ -34,7 +34,9 @@ def destination_hook(model: HookedTransformer, dst: str) -> tuple[str, int | Non
     return f"blocks.{layer}.hook_{letter}_input", int(head)
 
 
-def hook_patch_one_edge(model: HookedTransformer, edge: str, clean: torch.Tensor, corrupt: torch.Tensor) -> torch.Tensor:
+def hook_patch_one_edge(
+    model: HookedTransformer, edge: str, clean: torch.Tensor, corrupt: torch.Tensor
+) -> torch.Tensor:
     """Activation patching of one edge the textbook way: add (corrupt - clean) of the
     source to the destination's input only; everything else runs clean."""
     graph = Graph.from_model(model)

@@ -12,7 +12,10 @@ from tasks import TASKS
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("list", help="show methods, tasks and models")
     parser.add_argument(
-        "what", nargs="?", choices=["all", "methods", "tasks", "models"], default="all",
+        "what",
+        nargs="?",
+        choices=["all", "methods", "tasks", "models"],
+        default="all",
         help="which table to show (default: all)",
     )
     parser.set_defaults(handler=run)
@@ -33,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
         rows = [(spec.name, spec.description) for spec in (METHODS.get(n) for n in METHODS)]
         blocks.append(_table("methods:", rows))
     if args.what in ("all", "tasks"):
-        rows = [(t.name, f"model={t.model}", f"n={t.default_examples}", t.description)
-                for t in (TASKS.get(n) for n in TASKS)]
+        rows = [
+            (t.name, f"model={t.model}", f"n={t.default_examples}", t.description)
+            for t in (TASKS.get(n) for n in TASKS)
+        ]
         blocks.append(_table("tasks:", rows))
     if args.what in ("all", "models"):
         statuses = [model_status(name) for name in model_names(include_random=args.what == "models")]

@@ -24,8 +24,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ablation", default="corrupted", help="corrupted (default), mean or zero")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="method parameter, repeatable (e.g. --option steps=20)")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method parameter, repeatable (e.g. --option steps=20)",
+    )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--force", action="store_true", help="recompute results that already exist")
     parser.set_defaults(handler=run)

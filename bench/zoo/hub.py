@@ -41,9 +41,7 @@ def weights_cached(arch: HubArchitecture) -> bool:
         cache = scan_cache_dir()
     except Exception:  # no cache directory yet
         return False
-    return any(
-        repo.repo_id == arch.repo_id and repo.size_on_disk > 1_000_000 for repo in cache.repos
-    )
+    return any(repo.repo_id == arch.repo_id and repo.size_on_disk > 1_000_000 for repo in cache.repos)
 
 
 def availability(arch: HubArchitecture) -> tuple[bool, str]:

@@ -1,0 +1,75 @@
+"""The command line as a user meets it: subprocesses, exit codes, one-line errors, files written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_list_shows_methods_tasks_and_model_availability() -> None:
+    proc = bench("list")
+    assert proc.returncode == 0, proc.stderr
+    for word in ["exact-patching", "random", "tracr-reverse", "tracr-xproportion", "gpt2-xl", "available"]:
+        assert word in proc.stdout
+    models = bench("list", "models").stdout
+    assert "random:gpt2" in models
+
+
+@pytest.mark.parametrize(
+    ("args", "bad", "choice"),
+    [
+        (["--method", "acdcc", "--task", "tracr-reverse"], "'acdcc'", "exact-patching"),
+        (["--method", "random", "--task", "ioii"], "'ioii'", "tracr-reverse"),
+        (["--method", "random", "--task", "tracr-reverse", "--model", "gpt5"], "'gpt5'", "tracr-xproportion"),
+        (["--method", "random", "--task", "tracr-reverse", "--model", "gpt2"], "'gpt2'", "tracr-reverse"),
+        (["--method", "random", "--task", "tracr-reverse", "--ablation", "resample"], "'resample'", "zero"),
+    ],
+)
+def test_bad_names_give_one_line_and_exit_2(args: list[str], bad: str, choice: str, tmp_path: Path) -> None:
+    proc = bench("run", *args, "--results-dir", str(tmp_path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and bad in lines[0] and "valid choices" in lines[0] and choice in lines[0]
+    assert not any(tmp_path.iterdir()), "nothing is written for a bad request"
+
+
+def test_run_writes_scores_and_metadata(tmp_path: Path) -> None:
+    proc = bench("run", "--method", "exact-patching", "--task", "tracr-reverse", "--results-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    files = list(tmp_path.rglob("*.json"))
+    assert len(files) == 1
+    result = json.loads(files[0].read_text())
+    assert result["key"] == {
+        "task": "tracr-reverse",
+        "model": "tracr-reverse",
+        "method": "exact-patching",
+        "ablation": "corrupted",
+        "seed": 0,
+    }
+    assert len(result["edge_scores"]) == 77
+    assert max(abs(v) for v in result["edge_scores"].values()) > 0.1
+    assert result["versions"]["torch"].startswith("2.")
+    assert result["wall_time_s"] > 0 and result["peak_rss_mb"] > 0 and result["git_commit"]
+
+
+def test_run_all_runs_what_it_can_then_resumes(tmp_path: Path) -> None:
+    first = bench("run", "--all", "--results-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json"))
+    assert len(written) == 4  # 2 tasks x 2 methods, all on locally built models
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
+    again = bench("run", "--all", "--results-dir", str(tmp_path))
+    assert again.returncode == 0 and "0 run, 4 skipped" in again.stdout
+    assert mtimes == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
