@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -31,7 +32,7 @@ ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero")
 
 
 def enable_edge_hooks(model: HookedTransformer) -> HookedTransformer:
-    """Switch on the per-head output and per-head q/k/v input hooks the graph needs."""
+    """Switch on the per-head q/k/v input and MLP input hooks the graph needs."""
     cfg = model.cfg
     n_kv = getattr(cfg, "n_key_value_heads", None)
     if n_kv is not None and n_kv != cfg.n_heads:
@@ -39,14 +40,17 @@ def enable_edge_hooks(model: HookedTransformer) -> HookedTransformer:
             f"model {cfg.model_name!r} uses grouped-query attention ({n_kv} kv heads for "
             f"{cfg.n_heads} query heads); CDBench's graph needs one k/v input per head"
         )
-    model.set_use_attn_result(True)
+    # Per-head outputs come from hook_z @ W_O in this module: TransformerLens's own
+    # use_attn_result path broadcasts a [batch, pos, head, d_head, d_model] product and
+    # made GPT-2 small's forward 5x slower.
+    model.set_use_attn_result(False)
     model.set_use_split_qkv_input(True)
     if not cfg.attn_only:
         model.set_use_hook_mlp_in(True)
     return model
 
 
-@dataclass(frozen=True)
+@dataclass
 class AblatedRun:
     """What each source writes in the ablated run, and the constants no source owns.
 
@@ -57,6 +61,11 @@ class AblatedRun:
 
     kind: str
     outputs: torch.Tensor
+
+    @cached_property
+    def cumulative(self) -> torch.Tensor:
+        """Running sum over sources: `cumulative[:, :, n - 1]` is the first n sources' total."""
+        return self.outputs.cumsum(dim=2)
 
 
 class MaskedRuntime:
@@ -82,13 +91,13 @@ class MaskedRuntime:
         """Every source's output in the plain forward: `[batch, pos, n_sources, d_model]`."""
         names = {"blocks.0.hook_resid_pre"}
         for layer in range(self._n_layers):
-            names.add(f"blocks.{layer}.attn.hook_result")
+            names.add(f"blocks.{layer}.attn.hook_z")
             if layer in self.graph.mlp_src:
                 names.add(f"blocks.{layer}.hook_mlp_out")
         _, cache = self.model.run_with_cache(tokens, names_filter=lambda n: n in names)
         parts = [cache["blocks.0.hook_resid_pre"][:, :, None]]
         for layer in range(self._n_layers):
-            parts.append(cache[f"blocks.{layer}.attn.hook_result"])
+            parts.append(self.head_outputs(layer, cache[f"blocks.{layer}.attn.hook_z"]))
             if layer in self.graph.mlp_src:
                 parts.append(cache[f"blocks.{layer}.hook_mlp_out"][:, :, None])
         return torch.cat(parts, dim=2)
@@ -123,6 +132,10 @@ class MaskedRuntime:
             return AblatedRun(kind, torch.zeros(shape, dtype=self.model.cfg.dtype, device=like.device))
         raise ValueError(f"unknown ablation kind {kind!r}; valid choices: {', '.join(ABLATION_KINDS)}")
 
+    def head_outputs(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Each head's write to the residual stream, `[batch, pos, head, d_model]` (no b_O)."""
+        return torch.einsum("bphe,hed->bphd", z, self.model.blocks[layer].attn.W_O)
+
     # --- the masked forward ------------------------------------------------------------------
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor, ablated: AblatedRun) -> torch.Tensor:
@@ -141,7 +154,7 @@ class MaskedRuntime:
         masks = mask[None] if single else mask
         n_masks, batch = masks.shape[0], tokens.shape[0]
         masks = masks.to(self.model.cfg.dtype)
-        hooks = _MaskHooks(self, masks, ablated.outputs, batch)
+        hooks = _MaskHooks(self, masks, ablated, batch)
         stacked = tokens.repeat(n_masks, 1) if n_masks > 1 else tokens
         with self.model.hooks(fwd_hooks=hooks.fwd_hooks()):
             logits = self.model(stacked)
@@ -149,60 +162,87 @@ class MaskedRuntime:
         return logits[0] if single else logits
 
 
-class _MaskHooks:
-    """Per-call state of one masked forward: the deltas each source wrote so far."""
+class _PrefixMix(torch.autograd.Function):
+    """`mask @ deltas` over the written prefix of the append-only delta buffer.
 
-    def __init__(self, runtime: MaskedRuntime, masks: torch.Tensor, ablated: torch.Tensor, batch: int):
+    Autograd's own bmm would save the buffer view and then refuse to backpropagate because
+    later sources are written into the same buffer. The prefix this op reads is never
+    written again during the forward, so keeping a plain reference to it is safe.
+    """
+
+    @staticmethod
+    def forward(ctx, mask: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        ctx.mask, ctx.deltas = mask, deltas
+        return torch.bmm(mask, deltas)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        grad_mask = torch.bmm(grad, ctx.deltas.transpose(1, 2)) if ctx.needs_input_grad[0] else None
+        grad_deltas = torch.bmm(ctx.mask.transpose(1, 2), grad) if ctx.needs_input_grad[1] else None
+        return grad_mask, grad_deltas
+
+
+class _MaskHooks:
+    """Per-call state of one masked forward: what each source wrote, minus its ablated output.
+
+    Deltas go into one append-only buffer `[n_masks, n_sources, batch * pos * d_model]`, so
+    rebuilding a layer's inputs is a single batched matmul of the mask with the buffer's
+    written prefix: no concatenation or transposition of the (large) deltas.
+    """
+
+    def __init__(self, runtime: MaskedRuntime, masks: torch.Tensor, ablated: AblatedRun, batch: int):
         self.rt = runtime
         self.graph = runtime.graph
         self.masks = masks  # [M, S, Dst]
         self.n_masks = masks.shape[0]
         self.batch = batch
-        self.ablated = ablated  # [B or 1, P, S, D]
-        self.deltas: list[torch.Tensor] = []  # per source group, [M, B, P, n_group, D]
+        self.ablated = ablated
+        _, pos, n_sources, d_model = ablated.outputs.shape
+        self.buffer = torch.empty(self.n_masks, n_sources, batch * pos * d_model, dtype=masks.dtype)
         self.n_written = 0
         self.head_inputs: dict[int, torch.Tensor] = {}
 
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(self.n_masks, self.batch, *x.shape[1:])
-
-    def _record(self, out: torch.Tensor, n_group: int) -> None:
-        """Store out - ablated_out for the next `n_group` sources; `out` is [MB, P, n, D]."""
-        start = self.n_written
-        abl = self.ablated[:, :, start : start + n_group]
-        self.deltas.append(self._split(out) - abl[None])
-        self.n_written += n_group
+    def _record(self, out: torch.Tensor) -> None:
+        """Store out - ablated_out for the next sources; `out` is `[M, n, B, P, D]`."""
+        start, n = self.n_written, out.shape[1]
+        abl = self.ablated.outputs[:, :, start : start + n].permute(2, 0, 1, 3)  # [n, B', P, D]
+        self.buffer[:, start : start + n] = (out - abl).flatten(2)
+        self.n_written += n
 
     def _inputs(self, dst: slice, bias_layer: int) -> torch.Tensor:
-        """Rebuilt inputs for destinations `dst` that all read the first `n_written` sources."""
-        n_up = self.n_written
-        expected = int(self.graph.n_upstream[dst.start])
-        assert n_up == expected, f"hook order broke: {n_up} sources written, {expected} expected"
-        ablated_in = self.ablated[:, :, :n_up].sum(2) + self.rt._bias_through[bias_layer]
-        delta = torch.cat(self.deltas, dim=3) if len(self.deltas) > 1 else self.deltas[0]
-        m = self.masks[:, :n_up, dst]
-        patched = torch.einsum("mbpud,muv->mbpvd", delta, m)
-        rebuilt = ablated_in[None, :, :, None] + patched  # [M, B, P, V, D]
-        return rebuilt.reshape(self.n_masks * self.batch, *rebuilt.shape[2:])
+        """Rebuilt inputs `[M * B, P, V, D]` for destinations `dst` (which share their upstream)."""
+        n_up = int(self.graph.n_upstream[dst.start])
+        assert self.n_written >= n_up, f"hook order broke: {self.n_written} sources written, {n_up} needed"
+        m = self.masks[:, :n_up, dst].transpose(1, 2)  # [M, V, n_up]
+        patched = _PrefixMix.apply(m, self.buffer[:, :n_up])  # [M, V, B*P*D]
+        _, pos, _, d_model = self.ablated.outputs.shape
+        ablated_in = self.ablated.cumulative[:, :, n_up - 1] + self.rt._bias_through[bias_layer]  # [B', P, D]
+        n_dst = dst.stop - dst.start
+        rebuilt = patched.view(self.n_masks, n_dst, self.batch, pos, d_model) + ablated_in[None, None]
+        return rebuilt.permute(0, 2, 3, 1, 4).reshape(self.n_masks * self.batch, pos, n_dst, d_model)
+
+    def _per_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """`[M * B, P, D]` -> `[M, 1, B, P, D]`."""
+        return x.view(self.n_masks, 1, self.batch, *x.shape[1:])
 
     # hook functions -------------------------------------------------------------------------
 
     def fwd_hooks(self) -> list[tuple[str, Callable]]:
-        hooks: list[tuple[str, Callable]] = [("blocks.0.hook_resid_pre", self._embed)]
+        hooks: list[tuple[str, Callable]] = [("blocks.0.hook_resid_pre", self._record_hook)]
         n_layers = self.rt._n_layers
         for layer in range(n_layers):
             for letter_index, letter in enumerate("qkv"):
                 hooks.append((f"blocks.{layer}.hook_{letter}_input", self._qkv_hook(layer, letter_index)))
-            hooks.append((f"blocks.{layer}.attn.hook_result", self._heads_out))
+            hooks.append((f"blocks.{layer}.attn.hook_z", self._heads_out(layer)))
             if layer in self.graph.mlp_src:
                 hooks.append((f"blocks.{layer}.hook_mlp_in", self._mlp_in_hook(layer)))
-                hooks.append((f"blocks.{layer}.hook_mlp_out", self._mlp_out))
+                hooks.append((f"blocks.{layer}.hook_mlp_out", self._record_hook))
         hooks.append((f"blocks.{n_layers - 1}.hook_resid_post", self._logits_in))
         return hooks
 
-    def _embed(self, resid: torch.Tensor, hook: object) -> torch.Tensor:
-        self._record(resid[:, :, None], 1)
-        return resid
+    def _record_hook(self, out: torch.Tensor, hook: object) -> torch.Tensor:
+        self._record(self._per_mask(out))
+        return out
 
     def _qkv_hook(self, layer: int, letter_index: int) -> Callable:
         def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
@@ -213,34 +253,25 @@ class _MaskHooks:
 
         return hook
 
-    def _heads_out(self, result: torch.Tensor, hook: object) -> torch.Tensor:
-        self._record(result, result.shape[2])
-        return result
+    def _heads_out(self, layer: int) -> Callable:
+        w_o = self.rt.model.blocks[layer].attn.W_O
 
-    def _mlp_in_hook(self, layer: int) -> Callable:
-        parallel = self.graph.spec.parallel_attn_mlp
-
-        def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
-            dst = self.graph.mlp_dst[layer]
-            bias_layer = layer if parallel else layer + 1
-            if parallel:  # heads of this layer ran already but are not upstream of its MLP
-                return self._inputs_excluding_last(slice(dst, dst + 1), bias_layer)[:, :, 0]
-            return self._inputs(slice(dst, dst + 1), bias_layer)[:, :, 0]
+        def hook(z: torch.Tensor, hook: object) -> torch.Tensor:
+            per_mask = z.view(self.n_masks, self.batch, *z.shape[1:])
+            self._record(torch.einsum("mbphe,hed->mhbpd", per_mask, w_o))
+            return z
 
         return hook
 
-    def _inputs_excluding_last(self, dst: slice, bias_layer: int) -> torch.Tensor:
-        last = self.deltas.pop()
-        self.n_written -= last.shape[3]
-        try:
-            return self._inputs(dst, bias_layer)
-        finally:
-            self.deltas.append(last)
-            self.n_written += last.shape[3]
+    def _mlp_in_hook(self, layer: int) -> Callable:
+        # A parallel MLP reads the block input: no output bias of its own layer's attention.
+        bias_layer = layer if self.graph.spec.parallel_attn_mlp else layer + 1
 
-    def _mlp_out(self, out: torch.Tensor, hook: object) -> torch.Tensor:
-        self._record(out[:, :, None], 1)
-        return out
+        def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
+            dst = self.graph.mlp_dst[layer]
+            return self._inputs(slice(dst, dst + 1), bias_layer)[:, :, 0]
+
+        return hook
 
     def _logits_in(self, resid: torch.Tensor, hook: object) -> torch.Tensor:
         dst = self.graph.logits_dst

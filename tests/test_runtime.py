@@ -40,6 +40,7 @@ def hook_patch_one_edge(
     """Activation patching of one edge the textbook way: add (corrupt - clean) of the
     source to the destination's input only; everything else runs clean."""
     graph = Graph.from_model(model)
+    model.set_use_attn_result(True)  # TransformerLens's own per-head outputs, not the runtime's
     src, dst = edge.split("->")
     src_name, src_head = source_hook(graph, src)
     _, clean_cache = model.run_with_cache(clean, names_filter=src_name)
@@ -57,7 +58,10 @@ def hook_patch_one_edge(
             x[:, :, dst_head] += diff
         return x
 
-    return model.run_with_hooks(clean, fwd_hooks=[(dst_name, patch)])
+    try:
+        return model.run_with_hooks(clean, fwd_hooks=[(dst_name, patch)])
+    finally:
+        model.set_use_attn_result(False)
 
 
 @torch.no_grad()
