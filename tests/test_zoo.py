@@ -38,7 +38,7 @@ def test_random_stand_in_has_the_hub_architecture(name: str) -> None:
     for key, value in HUB_ARCHITECTURES[name].config.items():
         if key != "tokenizer_name":
             assert getattr(model.cfg, key) == value, key
-    assert model.cfg.use_attn_result and model.cfg.use_split_qkv_input
+    assert model.cfg.use_split_qkv_input and (model.cfg.attn_only or model.cfg.use_hook_mlp_in)
 
 
 def test_random_models_are_seeded() -> None:
