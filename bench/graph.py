@@ -143,6 +143,17 @@ class Graph:
         return {name: i for i, name in enumerate(self.edge_names)}
 
     @cached_property
+    def source_groups(self) -> list[slice]:
+        """Sources in write order, grouped so that no path visits two members of a group:
+        the input, each layer's heads, each MLP."""
+        groups = [slice(0, 1)]
+        for layer in range(self.spec.n_layers):
+            groups.append(self.layer_head_src[layer])
+            if layer in self.mlp_src:
+                groups.append(slice(self.mlp_src[layer], self.mlp_src[layer] + 1))
+        return [g for g in groups if g.stop > g.start]
+
+    @cached_property
     def nodes(self) -> list[str]:
         """Component nodes: every source plus `logits` (q/k/v inputs belong to their head)."""
         return [*self.sources, "logits"]

@@ -161,6 +161,57 @@ class MaskedRuntime:
         logits = logits.view(n_masks, batch, *logits.shape[1:])
         return logits[0] if single else logits
 
+    # --- gradient attribution (EAP and its integrated variants) -------------------------------
+
+    @torch.no_grad()
+    def deltas(self, tokens: torch.Tensor, ablated: AblatedRun) -> torch.Tensor:
+        """`out_u(tokens) - ablated_out_u` per source, flattened: `[n_sources, batch * pos * d_model]`."""
+        diff = self.source_outputs(tokens) - ablated.outputs
+        return diff.permute(2, 0, 1, 3).reshape(self.graph.n_sources, -1)
+
+    def input_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
+        """What the `input` node writes for `tokens`: `[batch, pos, d_model]`."""
+        return self.source_outputs(tokens)[:, :, 0]
+
+    def forward_from_embedding(self, tokens: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits when the `input` node writes `embedding` instead of the tokens' embedding
+        (differentiable in `embedding`; used to build integration paths)."""
+
+        def start(x: torch.Tensor, hook: object) -> torch.Tensor:
+            return embedding.expand_as(x)
+
+        with self.model.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", start)]):
+            return self.model(tokens)
+
+    def edge_gradients(
+        self,
+        tokens: torch.Tensor,
+        objective: Callable[[torch.Tensor], torch.Tensor],
+        deltas: torch.Tensor,
+        embedding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`deltas_u . d objective / d input_v` for every edge, from one forward and one backward.
+
+        With `deltas` from `self.deltas(tokens, ablated)` and no `embedding`, this is the
+        gradient of the objective with respect to the edge mask at m = 1 (EAP). With
+        `embedding`, the forward starts from that input embedding instead (points on an
+        integration path), while `deltas` stay fixed.
+
+        Returns:
+            `[n_sources, n_destinations]` scores (zero outside `graph.real_edge_mask`).
+        """
+        hooks = _GradientHooks(self, deltas, tokens.shape[0])
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        try:
+            for p in params:  # no weight gradients: only activation gradients are needed
+                p.requires_grad_(False)
+            with torch.enable_grad(), self.model.hooks(fwd_hooks=hooks.fwd_hooks(embedding)):
+                objective(self.model(tokens)).backward()
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+        return hooks.scores
+
 
 class _PrefixMix(torch.autograd.Function):
     """`mask @ deltas` over the written prefix of the append-only delta buffer.
@@ -276,3 +327,54 @@ class _MaskHooks:
     def _logits_in(self, resid: torch.Tensor, hook: object) -> torch.Tensor:
         dst = self.graph.logits_dst
         return self._inputs(slice(dst, dst + 1), bias_layer=self.rt._n_layers)[:, :, 0]
+
+
+class _GradientHooks:
+    """Forward hooks that register gradient hooks on every destination input, and fold each
+    incoming gradient straight into edge scores (no gradient is stored)."""
+
+    def __init__(self, runtime: MaskedRuntime, deltas: torch.Tensor, batch: int) -> None:
+        self.rt = runtime
+        self.graph = runtime.graph
+        self.deltas = deltas  # [S, B*P*D]
+        self.scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=deltas.dtype)
+
+    def _accumulate(self, first_dst: int, columns: torch.Tensor | None = None) -> Callable:
+        n_up = int(self.graph.n_upstream[first_dst])
+
+        def on_grad(grad: torch.Tensor) -> None:
+            with torch.no_grad():
+                if grad.dim() == 4:  # per-head inputs [B, P, H, D] -> [H, B*P*D]
+                    flat = grad.permute(2, 0, 1, 3).reshape(grad.shape[2], -1)
+                    self.scores[:n_up, columns] += self.deltas[:n_up] @ flat.T
+                else:
+                    self.scores[:n_up, first_dst] += self.deltas[:n_up] @ grad.reshape(-1)
+
+        return on_grad
+
+    def _watch(self, first_dst: int, columns: torch.Tensor | None = None) -> Callable:
+        on_grad = self._accumulate(first_dst, columns)
+
+        def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
+            x.register_hook(on_grad)
+            return x
+
+        return hook
+
+    def fwd_hooks(self, embedding: torch.Tensor | None) -> list[tuple[str, Callable]]:
+        def start(x: torch.Tensor, hook: object) -> torch.Tensor:
+            source = x if embedding is None else embedding.expand_as(x)
+            return source.detach().clone().requires_grad_(True)
+
+        hooks: list[tuple[str, Callable]] = [("blocks.0.hook_resid_pre", start)]
+        n_heads = self.rt._n_heads
+        for layer in range(self.rt._n_layers):
+            first = self.graph.layer_head_dst[layer].start
+            for letter_index, letter in enumerate("qkv"):
+                columns = first + 3 * torch.arange(n_heads) + letter_index
+                hooks.append((f"blocks.{layer}.hook_{letter}_input", self._watch(first, columns)))
+            if layer in self.graph.mlp_dst:
+                hooks.append((f"blocks.{layer}.hook_mlp_in", self._watch(self.graph.mlp_dst[layer])))
+        last = f"blocks.{self.rt._n_layers - 1}.hook_resid_post"
+        hooks.append((last, self._watch(self.graph.logits_dst)))
+        return hooks

@@ -1,0 +1,183 @@
+"""EAP, EAP-IG and EAP-GP against exact patching and independently computed integrals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformer_lens import HookedTransformer
+
+from bench.discovery import DiscoveryRun, prepare_run
+from bench.runtime import MaskedRuntime
+from methods import score_edges
+from methods.eap_gp import grad_path
+from tasks.base import TaskData
+from tests.conftest import tiny_model
+
+GRADIENT_METHODS = ["eap", "eap-ig-inputs", "eap-ig-activations", "eap-gp"]
+
+
+def logit_diff(logits: torch.Tensor) -> torch.Tensor:
+    return logits[..., -1, 3] - logits[..., -1, 7]
+
+
+def mask_multilinear_model() -> HookedTransformer:
+    """No normalisation, identity MLP activation and zero queries (uniform causal attention):
+    the output is linear in the input embedding and multilinear in the edge mask, so
+    removing one edge changes the metric by exactly its mask derivative."""
+    model = tiny_model("no-norm", dtype=torch.float64)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.W_Q.zero_()
+            block.attn.b_Q.zero_()
+            block.mlp.act_fn = lambda x: x
+    return model
+
+
+def make_run(model: HookedTransformer, ablation: str = "corrupted", steps: int | None = None) -> DiscoveryRun:
+    gen = torch.Generator().manual_seed(11)
+    clean = torch.randint(0, 50, (4, 6), generator=gen)
+    corrupt = torch.randint(0, 50, (4, 6), generator=gen)
+    data = TaskData(clean, corrupt, logit_diff, "logit diff")
+    options = {} if steps is None else {"steps": steps}
+    return prepare_run(MaskedRuntime(model), data, ablation, options=options)
+
+
+@pytest.mark.parametrize("ablation", ["corrupted", "zero", "mean"])
+@pytest.mark.parametrize("method", GRADIENT_METHODS)
+def test_equals_exact_patching_when_mask_effects_are_exactly_first_order(method: str, ablation: str) -> None:
+    run = make_run(mask_multilinear_model(), ablation)
+    exact = score_edges("exact-patching", run).values.double()
+    got = score_edges(method, run).values.double()
+    assert exact.abs().max() > 1e-2, "the comparison must not be trivial"
+    assert (got - exact).abs().max() < 1e-5
+
+
+def test_eap_equals_autograd_mask_gradient_on_a_nonlinear_model() -> None:
+    run = make_run(tiny_model("ln-gelu", dtype=torch.float64))
+    mask = run.graph.mask().double().requires_grad_(True)
+    run.objective(run.runtime.forward(run.data.clean, mask, run.ablated)).backward()
+    eap = score_edges("eap", run).values.double()
+    assert (eap - run.graph.to_edges(mask.grad)).abs().max() < 1e-6
+    exact = score_edges("exact-patching", run).values.double()
+    assert (eap - exact).abs().max() > 1e-4, "on a nonlinear model EAP is only an approximation"
+
+
+def gradients_at_hooks(
+    model: HookedTransformer, tokens: torch.Tensor, embedding: torch.Tensor, names: list[str]
+) -> dict[str, torch.Tensor]:
+    """d logit_diff / d (each named hook's output), starting the forward from `embedding`."""
+    grads: dict[str, torch.Tensor] = {}
+    leaf = embedding.clone().requires_grad_(True)
+
+    def keep(x: torch.Tensor, hook) -> torch.Tensor:
+        x.register_hook(lambda g: grads.__setitem__(hook.name, g))
+        return x
+
+    hooks = [("blocks.0.hook_resid_pre", lambda x, hook: leaf.expand_as(x))]
+    hooks += [(name, keep) for name in names]
+    logit_diff(model.run_with_hooks(tokens, fwd_hooks=hooks)).mean().backward()
+    return grads
+
+
+def independent_input_path_integral(run: DiscoveryRun, nodes: int = 24) -> torch.Tensor:
+    """(clean - ablated output) . integral of dL/d input_v along the straight input path,
+    with Gauss-Legendre quadrature and plain TransformerLens hooks (not the runtime)."""
+    model, graph, clean = run.runtime.model, run.graph, run.data.clean
+    runtime = run.runtime
+    deltas = runtime.deltas(clean, run.ablated)
+    x_clean, x_abl = runtime.input_embedding(clean), run.ablated.outputs[:, :, 0]
+    points, weights = np.polynomial.legendre.leggauss(nodes)
+    total = torch.zeros(graph.n_sources, graph.n_destinations, dtype=torch.float64)
+    names = [f"blocks.{layer}.hook_{x}_input" for layer in range(model.cfg.n_layers) for x in "qkv"]
+    names += [f"blocks.{layer}.hook_mlp_in" for layer in range(model.cfg.n_layers)]
+    names.append(f"blocks.{model.cfg.n_layers - 1}.hook_resid_post")
+    for point, weight in zip(points, weights, strict=True):
+        embedding = x_abl + (point + 1) / 2 * (x_clean - x_abl)
+        grads = gradients_at_hooks(model, clean, embedding, names)
+        for dst_index, dst in enumerate(graph.destinations):
+            n_up = int(graph.n_upstream[dst_index])
+            if dst == "logits":
+                grad = grads[names[-1]]
+            elif dst.startswith("m"):
+                grad = grads[f"blocks.{dst[1:]}.hook_mlp_in"]
+            else:
+                layer, rest = dst[1:].split(".h")
+                head, letter = int(rest[:-3]), rest[-2]
+                grad = grads[f"blocks.{layer}.hook_{letter}_input"][:, :, head]
+            total[:n_up, dst_index] += weight / 2 * (deltas[:n_up] @ grad.reshape(-1))
+    return graph.to_edges(total)
+
+
+def test_eap_ig_inputs_converges_to_the_path_integral() -> None:
+    model = tiny_model("ln-gelu", dtype=torch.float64)
+    reference = independent_input_path_integral(make_run(model))
+    errors = {}
+    for steps in (4, 32, 256):
+        got = score_edges("eap-ig-inputs", make_run(model, steps=steps)).values.double()
+        errors[steps] = (got - reference).abs().max().item()
+    scale = reference.abs().max().item()
+    assert errors[256] < 1e-2 * scale
+    # a right Riemann sum: the error falls like 1/steps (8x fewer steps, ~8x the error)
+    assert errors[32] / errors[256] > 6 and errors[4] / errors[32] > 6
+
+
+def test_eap_ig_activations_converges_to_finite_sums_of_masked_forwards() -> None:
+    model = tiny_model("ln-gelu", dtype=torch.float64)
+    run = make_run(model, steps=200)
+    got = score_edges("eap-ig-activations", run).values.double()
+    graph, eps = run.graph, 1e-5
+    points, weights = np.polynomial.legendre.leggauss(12)
+    group_of = {s: g for g in graph.source_groups for s in range(g.start, g.stop)}
+    for edge in ["input->a1.h2<k>", "a0.h1->m0", "a1.h3->a2.h0<q>", "m1->logits", "a2.h2->logits"]:
+        i = graph.edge_index(edge)
+        src, dst = int(graph.edge_src[i]), int(graph.edge_dst[i])
+        integral = 0.0
+        for point, weight in zip(points, weights, strict=True):
+            mask = graph.mask().double()
+            mask[group_of[src]] *= (point + 1) / 2
+            up, down = mask.clone(), mask.clone()
+            up[src, dst] += eps
+            down[src, dst] -= eps
+            with torch.no_grad():
+                f_up = run.objective(run.runtime.forward(run.data.clean, up, run.ablated))
+                f_down = run.objective(run.runtime.forward(run.data.clean, down, run.ablated))
+            integral += weight / 2 * ((f_up - f_down) / (2 * eps)).item()
+        assert abs(got[i].item() - integral) < 5e-3 * max(1.0, abs(integral)), edge
+
+
+def test_eap_gp_reduces_to_eap_where_gradients_do_not_change_along_paths() -> None:
+    run = make_run(mask_multilinear_model())
+    assert (score_edges("eap-gp", run).values - score_edges("eap", run).values).abs().max() < 1e-6
+
+
+def test_grad_path_takes_unit_steps_down_the_output_distance_from_the_clean_input() -> None:
+    run = make_run(tiny_model("ln-gelu", dtype=torch.float64))
+    model, runtime, clean = run.runtime.model, run.runtime, run.data.clean
+    start = runtime.input_embedding(clean)
+    target = model(run.data.corrupted).detach()
+    path = grad_path(runtime, clean, start, target, steps=3)
+    assert len(path) == 3
+    previous = start
+    for point in path:
+        step_norms = (point - previous).flatten(1).norm(dim=1)
+        assert torch.allclose(step_norms, torch.ones_like(step_norms), atol=1e-9)
+        previous = point
+    # independent first step: plain hooks and autograd on the squared output distance
+    x = start.clone().requires_grad_(True)
+    logits = model.run_with_hooks(clean, fwd_hooks=[("blocks.0.hook_resid_pre", lambda r, hook: x.expand_as(r))])
+    ((logits - target) ** 2).sum().backward()
+    direction = -x.grad / x.grad.flatten(1).norm(dim=1)[:, None, None]
+    assert torch.allclose(path[0] - start, direction, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", [*GRADIENT_METHODS, "exact-patching", "random"])
+def test_same_seed_gives_bit_identical_scores(method: str) -> None:
+    first = score_edges(method, make_run(tiny_model(), steps=3)).values
+    second = score_edges(method, make_run(tiny_model(), steps=3)).values
+    assert torch.equal(first, second)
+
+
+def test_bad_steps_option_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
+        score_edges("eap-ig-inputs", make_run(tiny_model(), steps=0))
