@@ -1,9 +1,8 @@
-"""What produced a result: package versions, git commit, machine, time and memory."""
+"""What produced a result: package versions, git commit and machine."""
 
 from __future__ import annotations
 
 import platform
-import resource
 import subprocess
 import sys
 from importlib import metadata
@@ -39,11 +38,6 @@ def git_commit(repo: Path | None = None) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine() -> dict[str, str]:

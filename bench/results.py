@@ -38,7 +38,7 @@ class RunResult:
     metric: str
     options: dict[str, Any]
     wall_time_s: float
-    peak_rss_mb: float
+    peak_memory_mb: float  # resident memory the method call added at its peak
     versions: dict[str, str]
     git_commit: str
     machine: dict[str, str]

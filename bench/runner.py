@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import provenance
 from bench.discovery import prepare_run
+from bench.profiling import measure
 from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
@@ -62,9 +62,8 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     n_examples = request.n_examples or task.default_examples
     data = task.build(model, n_examples, key.seed)
     run = prepare_run(runtime, data, key.ablation, key.seed, request.options)
-    start = time.perf_counter()
-    scores = method.func(run)
-    wall = time.perf_counter() - start
+    measured = measure(lambda: method.func(run))
+    scores = measured.value
     if scores.values.shape != (runtime.graph.n_edges,):
         raise RuntimeError(
             f"method {key.method!r} returned {tuple(scores.values.shape)} scores for {runtime.graph.n_edges} edges"
@@ -75,8 +74,8 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         n_examples=data.n_examples,
         metric=data.metric_name,
         options=dict(request.options or {}),
-        wall_time_s=wall,
-        peak_rss_mb=provenance.peak_rss_mb(),
+        wall_time_s=measured.seconds,
+        peak_memory_mb=measured.peak_extra_mb,
         versions=provenance.package_versions(),
         git_commit=provenance.git_commit(),
         machine=provenance.machine(),

@@ -54,14 +54,22 @@ def eap_ig_inputs(run: DiscoveryRun) -> EdgeScores:
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806",
 )
 def eap_ig_activations(run: DiscoveryRun) -> EdgeScores:
-    graph, runtime, clean = run.graph, run.runtime, run.data.clean
+    graph = run.graph
     steps = steps_option(run)
     total = torch.zeros(graph.n_sources, graph.n_destinations)
     for group in graph.source_groups:
-        for k in range(1, steps + 1):
-            mask = graph.mask()
-            mask[group] *= k / steps
-            mask.requires_grad_(True)
-            run.objective(runtime.forward(clean, mask, run.ablated)).backward()
-            total[group] += mask.grad[group]
-    return EdgeScores(graph.to_edges(total / steps))
+        total[group] = group_scores(run, group, steps)
+    return EdgeScores(graph.to_edges(total))
+
+
+def group_scores(run: DiscoveryRun, group: slice, steps: int) -> torch.Tensor:
+    """Averaged mask gradients `[n_group, n_destinations]` of the edges out of `group`, with
+    the group's outputs at (k/m) clean + (1 - k/m) ablated and every other edge kept."""
+    total = torch.zeros(group.stop - group.start, run.graph.n_destinations)
+    for k in range(1, steps + 1):
+        mask = run.graph.mask()
+        mask[group] *= k / steps
+        mask.requires_grad_(True)
+        run.objective(run.runtime.forward(run.data.clean, mask, run.ablated)).backward()
+        total += mask.grad[group]
+    return total / steps

@@ -19,22 +19,27 @@ def masks_per_forward(run: DiscoveryRun) -> int:
     return max(1, run.max_batch_tokens // tokens_per_mask)
 
 
+@torch.no_grad()
+def patch_effects(run: DiscoveryRun, edge_ids: torch.Tensor, progress: bool = False) -> torch.Tensor:
+    """metric(full) - metric(without edge e) for each edge position in `edge_ids`."""
+    graph, runtime = run.graph, run.runtime
+    full = run.objective(runtime.forward(run.data.clean, graph.mask(), run.ablated))
+    effects = torch.empty(len(edge_ids))
+    chunk = masks_per_forward(run)
+    starts = range(0, len(edge_ids), chunk)
+    for start in tqdm(starts, desc="exact patching", unit="chunk", leave=False, disable=not progress):
+        ids = edge_ids[start : start + chunk]
+        masks = graph.mask().expand(len(ids), -1, -1).clone()
+        masks[torch.arange(len(ids)), graph.edge_src[ids], graph.edge_dst[ids]] = 0.0
+        without = run.objective(runtime.forward(run.data.clean, masks, run.ablated))
+        effects[start : start + len(ids)] = (full - without).float()
+    return effects
+
+
 @register_method(
     "exact-patching",
     description="metric drop when each edge alone is ablated (one masked forward per edge, batched)",
     citation="activation patching (Vig et al. 2020; Meng et al. 2022); edge form as in Hanna et al. 2024",
 )
-@torch.no_grad()
 def exact_patching(run: DiscoveryRun) -> EdgeScores:
-    graph, runtime = run.graph, run.runtime
-    full = run.objective(runtime.forward(run.data.clean, graph.mask(), run.ablated))
-    scores = torch.empty(graph.n_edges)
-    chunk = masks_per_forward(run)
-    edges = torch.arange(graph.n_edges)
-    for start in tqdm(range(0, graph.n_edges, chunk), desc="exact patching", unit="chunk", leave=False):
-        ids = edges[start : start + chunk]
-        masks = graph.mask().expand(len(ids), -1, -1).clone()
-        masks[torch.arange(len(ids)), graph.edge_src[ids], graph.edge_dst[ids]] = 0.0
-        without = run.objective(runtime.forward(run.data.clean, masks, run.ablated))
-        scores[ids] = (full - without).float()
-    return EdgeScores(scores)
+    return EdgeScores(patch_effects(run, torch.arange(run.graph.n_edges), progress=True))

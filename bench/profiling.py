@@ -1,0 +1,65 @@
+"""Wall time and peak memory of a call, for results metadata and speed benchmarks."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import psutil
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Measured(Generic[T]):
+    """What a call returned, how long it took and how much memory it added at its peak."""
+
+    value: T
+    seconds: float
+    peak_extra_mb: float
+
+
+def release_freed_memory() -> None:
+    """Hand memory that earlier calls freed back to the OS (glibc only), so that a call
+    re-using the allocator's cached blocks still shows up in resident memory."""
+    name = ctypes.util.find_library("c")
+    if name:
+        libc = ctypes.CDLL(name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+
+
+def measure(fn: Callable[[], T], interval_s: float = 0.005) -> Measured[T]:
+    """Run `fn`, sampling this process's resident memory in a background thread.
+
+    The peak is relative to the memory in use when the call started, so it shows what the
+    call itself needed (tensors it allocated and freed count too).
+    """
+    release_freed_memory()
+    process = psutil.Process()
+    start_rss = process.memory_info().rss
+    peak = start_rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            done.wait(interval_s)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    try:
+        value = fn()
+    finally:
+        seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    peak = max(peak, process.memory_info().rss)
+    return Measured(value, seconds, (peak - start_rss) / 2**20)

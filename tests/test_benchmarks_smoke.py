@@ -1,0 +1,25 @@
+"""The speed benchmarks still run (on a small setting), so they cannot rot unnoticed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmarks_run_and_print_ratios() -> None:
+    env = {
+        **os.environ,
+        "CDBENCH_BENCH_MODEL": "random:redwood_attn_2l",
+        "CDBENCH_BENCH_BATCH": "2",
+        "CDBENCH_BENCH_POS": "4",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-q", "-s", "-p", "no:cacheprovider"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ["eap:", "eap-ig-inputs:", "eap-gp:", "eap-ig-activations (one group):", "exact-patching (64 edges):"]:
+        assert name in proc.stdout and "x of bare" in proc.stdout
