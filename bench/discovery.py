@@ -35,6 +35,7 @@ class DiscoveryRun:
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     max_batch_tokens: int = 200_000
+    full_logits: torch.Tensor | None = None
 
     @property
     def graph(self) -> Graph:
@@ -43,6 +44,17 @@ class DiscoveryRun:
     def objective(self, logits: torch.Tensor) -> torch.Tensor:
         """The task metric averaged over examples: `[..., n, pos, vocab]` -> `[...]`."""
         return self.data.metric(logits).mean(-1)
+
+    def kl_to_full(self, logits: torch.Tensor) -> torch.Tensor:
+        """KL(full model || this run) of the next-token distributions at the task's output
+        positions, summed over positions and averaged over examples: `[..., n, pos, vocab]`
+        -> `[...]`. Zero for the full model; the objective ACDC and Edge Pruning minimise."""
+        if self.full_logits is None:
+            raise ValueError("this DiscoveryRun was built without full_logits; use prepare_run")
+        pos = self.data.output_positions
+        full = torch.log_softmax(self.full_logits[..., pos, :], dim=-1)
+        this = torch.log_softmax(logits[..., pos, :], dim=-1)
+        return (full.exp() * (full - this)).sum(dim=(-1, -2)).mean(-1)
 
 
 @dataclass(frozen=True)
@@ -79,4 +91,6 @@ def prepare_run(
         reference_tokens=data.reference if data.reference is not None else data.corrupted,
         like=data.clean,
     )
-    return DiscoveryRun(runtime, data, ablation, ablated, seed, dict(options or {}))
+    with torch.no_grad():
+        full_logits = runtime.model(data.clean)
+    return DiscoveryRun(runtime, data, ablation, ablated, seed, dict(options or {}), full_logits=full_logits)

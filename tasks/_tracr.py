@@ -36,4 +36,6 @@ def build_tracr_data(program: str, model: HookedTransformer, n_examples: int, se
     corrupted = tracr.encode([domain[i] for i in corrupt_idx.tolist()])
     with torch.no_grad():
         target = model(clean)
-    return TaskData(clean, corrupted, neg_l2_to(target), "neg. squared L2 to full-model output")
+    return TaskData(
+        clean, corrupted, neg_l2_to(target), "neg. squared L2 to full-model output", output_positions=slice(1, None)
+    )

@@ -23,6 +23,8 @@ class TaskData:
         metric: per-example task metric (see `Metric`).
         metric_name: short description, e.g. "neg. L2 to full-model output".
         reference: tokens for mean ablation (defaults to `corrupted` when None).
+        output_positions: the positions whose outputs the task reads (for KL-based
+            objectives such as ACDC's and Edge Pruning's); the last position by default.
     """
 
     clean: torch.Tensor
@@ -30,6 +32,7 @@ class TaskData:
     metric: Metric
     metric_name: str
     reference: torch.Tensor | None = None
+    output_positions: slice = field(default_factory=lambda: slice(-1, None))
 
     def __post_init__(self) -> None:
         if self.clean.shape != self.corrupted.shape:
