@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from bench.ground_truth import has_ground_truth
 from bench.zoo import model_names, model_status
 from methods import METHODS
 from tasks import TASKS
@@ -37,7 +38,13 @@ def run(args: argparse.Namespace) -> int:
         blocks.append(_table("methods:", rows))
     if args.what in ("all", "tasks"):
         rows = [
-            (t.name, f"model={t.model}", f"n={t.default_examples}", t.description)
+            (
+                t.name,
+                f"model={t.model}",
+                f"n={t.default_examples}",
+                "ground truth" if has_ground_truth(t.name) else "no ground truth",
+                t.description,
+            )
             for t in (TASKS.get(n) for n in TASKS)
         ]
         blocks.append(_table("tasks:", rows))

@@ -1,0 +1,129 @@
+"""Exact ground truth for the Tracr-compiled models, derived from their weights.
+
+Tracr writes every variable of the RASP program into its own residual-stream subspace, so
+an edge u->v carries information iff the dimensions u writes overlap the dimensions v reads:
+- u writes the columns where its output weights are non-zero (W_E and W_pos for `input`,
+  W_O of a head, W_out of an MLP);
+- v reads the rows where its input weights are non-zero (W_Q, W_K or W_V of a head's
+  q/k/v input, W_in of an MLP, W_U for `logits`).
+Empty (all-zero) sublayers write and read nothing. The circuit is not typed by hand; the
+residual labels each edge shares are recorded beside it.
+
+Detectability depends on the ablation: an edge whose removal alone changes no output on
+the task's examples (e.g. the length chain of `reverse` under a same-length corruption) is
+invisible to every method, so it is measured, per ablation kind, and written down.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+
+from bench.discovery import prepare_run
+from bench.graph import Graph
+from bench.runtime import MaskedRuntime
+from bench.zoo import TRACR_MODELS, load_model
+from bench.zoo.tracr_models import build_tracr_model
+
+WEIGHT_TOL = 1e-6
+OUTPUT_CHANGE_TOL = 1e-3
+
+
+def stable_label(label: str) -> str:
+    """Drop tracr's process-wide unique-id suffix: `length_5:3` -> `length:3`."""
+    return re.sub(r"_\d+(?=:|_selector|$)", "", label)
+
+
+def _rows(weight: torch.Tensor) -> set[int]:
+    """Residual dimensions read by `[d_model, k]` weights."""
+    return set(torch.nonzero(weight.abs().amax(dim=1) > WEIGHT_TOL).flatten().tolist())
+
+
+def _cols(weight: torch.Tensor) -> set[int]:
+    """Residual dimensions written by `[k, d_model]` weights."""
+    return set(torch.nonzero(weight.abs().amax(dim=0) > WEIGHT_TOL).flatten().tolist())
+
+
+def residual_reads_and_writes(model: torch.nn.Module, graph: Graph) -> tuple[dict[str, set], dict[str, set]]:
+    """The residual dimensions each source writes and each destination reads."""
+    writes: dict[str, set[int]] = {"input": _cols(model.W_E) | _cols(model.W_pos)}
+    reads: dict[str, set[int]] = {"logits": _rows(model.W_U)}
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            name = f"a{layer}.h{head}"
+            writes[name] = _cols(model.W_O[layer, head])
+            for letter, weight in (("q", model.W_Q), ("k", model.W_K), ("v", model.W_V)):
+                reads[f"{name}<{letter}>"] = _rows(weight[layer, head])
+        if f"m{layer}" in graph.src_index:
+            writes[f"m{layer}"] = _cols(model.W_out[layer])
+            reads[f"m{layer}"] = _rows(model.W_in[layer])
+    return reads, writes
+
+
+def derive_circuit(model_name: str) -> dict[str, Any]:
+    """Edges whose writer and reader share residual dimensions, with the shared labels."""
+    program = TRACR_MODELS[model_name]
+    tracr = build_tracr_model(program)
+    model = load_model(model_name)
+    graph = Graph.from_model(model)
+    labels = [stable_label(label) for label in tracr.assembled.residual_labels]
+    reads, writes = residual_reads_and_writes(model, graph)
+    shared: dict[str, list[str]] = {}
+    for edge, src, dst in zip(graph.edge_names, graph.edge_src.tolist(), graph.edge_dst.tolist(), strict=True):
+        overlap = writes[graph.sources[src]] & reads[graph.destinations[dst]]
+        if overlap:
+            shared[edge] = sorted(labels[i] for i in overlap)
+    nodes = sorted({part.split("<")[0] for edge in shared for part in edge.split("->")}, key=graph.nodes.index)
+    return {"edges": list(shared), "nodes": nodes, "shared_residual_labels": shared}
+
+
+@torch.no_grad()
+def detectable_edges(task_name: str, edges: list[str], ablation: str, seed: int = 0) -> list[str]:
+    """The circuit edges whose removal alone changes some output by more than
+    OUTPUT_CHANGE_TOL on the task's default examples under `ablation`."""
+    from tasks import TASKS
+
+    task = TASKS.get(task_name)
+    model = load_model(task.model)
+    runtime = MaskedRuntime(model)
+    data = task.build(model, task.default_examples, seed)
+    run = prepare_run(runtime, data, ablation, seed)
+    graph = runtime.graph
+    masks = graph.mask().expand(len(edges), -1, -1).clone()
+    for i, name in enumerate(edges):
+        e = graph.edge_index(name)
+        masks[i, graph.edge_src[e], graph.edge_dst[e]] = 0.0
+    pos = data.output_positions
+    changed = (runtime.forward(data.clean, masks, run.ablated) - run.full_logits)[..., pos, :]
+    change = changed.abs().flatten(1).amax(dim=1)
+    return [name for name, delta in zip(edges, change.tolist(), strict=True) if delta > OUTPUT_CHANGE_TOL]
+
+
+def ground_truth_payload(task_name: str) -> dict[str, Any]:
+    """The full ground-truth file for a Tracr task, ready for `write_ground_truth`."""
+    from tasks import TASKS
+
+    task = TASKS.get(task_name)
+    circuit = derive_circuit(task.model)
+    detectable = {kind: detectable_edges(task_name, circuit["edges"], kind) for kind in task.ablations}
+    return {
+        "task": task_name,
+        "model": task.model,
+        "granularity": "edge",
+        "source": {
+            "kind": "derived from the compiled weights (exact)",
+            "program": f"tracr.compiler.lib, program {TRACR_MODELS[task.model]!r} ({task.citation})",
+            "rule": "u->v is in the circuit iff the residual dimensions u writes overlap those v reads",
+            "generated_by": "python -m bench ground-truth derive " + task_name,
+        },
+        "detectable_rule": (
+            f"removing the edge alone changes some output by more than {OUTPUT_CHANGE_TOL} on the task's "
+            "default examples (seed 0) under that ablation"
+        ),
+        "nodes": circuit["nodes"],
+        "edges": circuit["edges"],
+        "detectable": detectable,
+        "shared_residual_labels": circuit["shared_residual_labels"],
+    }
