@@ -42,8 +42,8 @@ class RunResult:
     versions: dict[str, str]
     git_commit: str
     machine: dict[str, str]
+    evaluation: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,3 +74,13 @@ def read_result(path: Path) -> RunResult:
 
 def result_exists(key: RunKey, root: Path = DEFAULT_RESULTS_DIR) -> bool:
     return key.path(root).exists()
+
+
+def record_failure(key: RunKey, error: BaseException, root: Path = DEFAULT_RESULTS_DIR) -> Path:
+    """Write why a run could not produce scores, beside where its result would be; a rerun
+    tries again (a failure record does not count as a finished result)."""
+    path = key.path(root).with_suffix(".failed.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"key": asdict(key), "error": type(error).__name__, "message": str(error).splitlines()[0:1]}
+    path.write_text(json.dumps(payload, indent=1))
+    return path

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import provenance
-from bench.discovery import prepare_run
+from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
+from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.profiling import measure
 from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
+from bench.scoring import faithfulness, ground_truth_recovery
 from bench.zoo import load_model, model_names
 from methods import METHODS
 from tasks import TASKS
@@ -68,6 +70,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         raise RuntimeError(
             f"method {key.method!r} returned {tuple(scores.values.shape)} scores for {runtime.graph.n_edges} edges"
         )
+    evaluation = evaluate(run, scores, key)
     result = RunResult(
         key=key,
         edge_scores=dict(zip(runtime.graph.edge_names, scores.values.tolist(), strict=True)),
@@ -79,5 +82,16 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         versions=provenance.package_versions(),
         git_commit=provenance.git_commit(),
         machine=provenance.machine(),
+        evaluation=evaluation,
     )
     return result, write_result(result, root)
+
+
+def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey) -> dict[str, Any]:
+    """Score the ranking the same way for every method: faithfulness, and recovery of the
+    ground truth when the task has one."""
+    evaluation: dict[str, Any] = {"faithfulness": faithfulness(run, scores, seed=key.seed).to_json()}
+    if has_ground_truth(key.task):
+        truth = load_ground_truth(key.task, run.graph)
+        evaluation["ground_truth"] = ground_truth_recovery(run.graph, scores, truth, key.ablation)
+    return evaluation

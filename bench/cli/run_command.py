@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench.results import DEFAULT_RESULTS_DIR, result_exists
+from bench.results import DEFAULT_RESULTS_DIR, RunResult, record_failure, result_exists
 from bench.runner import RunRequest, execute
 from bench.zoo import ModelUnavailable, model_status
 from methods import METHODS
@@ -63,7 +63,20 @@ def run(args: argparse.Namespace) -> int:
     request = RunRequest(args.method, args.task, args.model, args.ablation, args.seed, args.examples, options)
     result, path = execute(request, args.results_dir)
     print(f"{_label(request)}: {len(result.edge_scores)} edges scored in {result.wall_time_s:.2f}s -> {path}")
+    print("  " + summary(result))
     return 0
+
+
+def summary(result: RunResult) -> str:
+    """One line of the headline scores."""
+    faith = result.evaluation["faithfulness"]
+    low, high = faith["faithfulness_auc_ci"]
+    parts = [f"faithfulness AUC {faith['faithfulness_auc']:.3f} [{low:.3f}, {high:.3f}]", f"CPR {faith['cpr']:.3f}"]
+    truth = result.evaluation.get("ground_truth", {})
+    for which in ("full", "detectable"):
+        if which in truth:
+            parts.append(f"ROC AUC vs {which} ground truth {truth[which]['edge']['roc_auc']:.3f}")
+    return ", ".join(parts)
 
 
 def _label(request: RunRequest) -> str:
@@ -88,12 +101,17 @@ def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
             skipped += 1
             continue
         try:
-            result, path = execute(request, args.results_dir)
+            result, _ = execute(request, args.results_dir)
         except ModelUnavailable as err:
             tqdm.write(f"skip {_label(request)}: {err}")
             skipped += 1
             continue
+        except Exception as err:
+            path = record_failure(key, err, args.results_dir)
+            tqdm.write(f"failed {_label(request)}: {type(err).__name__}: {err} (recorded in {path})")
+            failed += 1
+            continue
         done += 1
-        tqdm.write(f"{_label(request)}: {result.wall_time_s:.2f}s -> {path}")
+        tqdm.write(f"{_label(request)}: {result.wall_time_s:.2f}s, {summary(result)}")
     print(f"finished: {done} run, {skipped} skipped (already done or model unavailable), {failed} failed")
     return 0
