@@ -59,6 +59,7 @@ class Task:
         default_examples: how many examples a default run uses.
         ablations: ablation kinds that are meaningful for this task.
         other_models: zoo models besides `model` the task can run on (e.g. `random:gpt2`).
+        suite_ablations: the ablations `bench run --all` uses for this task by default.
     """
 
     name: str
@@ -69,6 +70,7 @@ class Task:
     default_examples: int
     ablations: tuple[str, ...] = field(default=("corrupted", "mean", "zero"))
     other_models: tuple[str, ...] = ()
+    suite_ablations: tuple[str, ...] = ("corrupted",)
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.cli import ground_truth_command, list_command, run_command
+from bench.cli import check_command, ground_truth_command, list_command, report_command, run_command
 from bench.registry import UnknownNameError
 from bench.runner import IncompatibleChoice
 from bench.zoo import ModelUnavailable
@@ -14,6 +14,8 @@ EPILOG = """examples:
   python -m bench list
   python -m bench run --method exact-patching --task tracr-reverse
   python -m bench run --all
+  python -m bench report
+  python -m bench check
   python -m bench ground-truth check
 """
 
@@ -29,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     list_command.add_parser(commands)
     run_command.add_parser(commands)
     ground_truth_command.add_parser(commands)
+    report_command.add_parser(commands)
+    check_command.add_parser(commands)
     return parser
 
 

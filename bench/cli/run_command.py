@@ -10,9 +10,8 @@ from tqdm.auto import tqdm
 
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, record_failure, result_exists
 from bench.runner import RunRequest, execute
+from bench.suite import plan_suite
 from bench.zoo import ModelUnavailable, model_status
-from methods import METHODS
-from tasks import TASKS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -31,9 +30,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="method parameter, repeatable (e.g. --option steps=20)",
     )
+    parser.add_argument("--methods", type=_names, help="with --all: comma-separated methods (default: all)")
+    parser.add_argument("--tasks", type=_names, help="with --all: comma-separated tasks (default: all)")
+    parser.add_argument("--models", type=_names, help="with --all: comma-separated models (default: each task's own)")
+    parser.add_argument("--seeds", type=_seeds, help="with --all: comma-separated seeds (default: 0)")
+    parser.add_argument(
+        "--ablations", type=_names, help="with --all: comma-separated ablations (default: each task's suite ablations)"
+    )
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--force", action="store_true", help="recompute results that already exist")
     parser.set_defaults(handler=run)
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
 
 
 def parse_options(pairs: list[str]) -> dict[str, object]:
@@ -84,11 +101,7 @@ def _label(request: RunRequest) -> str:
 
 
 def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
-    requests = [
-        RunRequest(method, task, None, args.ablation, args.seed, args.examples, options)
-        for task in TASKS
-        for method in METHODS
-    ]
+    requests = plan_suite(args.methods, args.tasks, args.models, args.seeds, args.ablations, args.examples, options)
     skipped, done, failed = 0, 0, 0
     for request in tqdm(requests, desc="runs", unit="run"):
         key = request.resolve()

@@ -1,0 +1,86 @@
+"""Guarding scores against regression: a committed baseline of the default suite's headline
+scores, and a comparison that names the method, task and metric that moved."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.results import RunResult
+from methods import METHODS
+
+BASELINE_PATH = Path(__file__).resolve().parent.parent / "results" / "baseline.json"
+# metric -> higher is better
+HEADLINE_METRICS: dict[str, bool] = {
+    "faithfulness_auc": True,
+    "cpr": True,
+    "cmd": False,
+    "roc_auc_full": True,
+    "roc_auc_detectable": True,
+}
+DETERMINISTIC_TOLERANCE = 1e-4  # room for float reordering across machines, nothing more
+STOCHASTIC_TOLERANCE = 0.05  # a seeded stochastic method may drift this much before it counts as worse
+
+
+@dataclass(frozen=True)
+class Regression:
+    run: str
+    metric: str
+    baseline: float
+    fresh: float
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.run}: {self.metric} {self.reason} (baseline {self.baseline:.4f}, now {self.fresh:.4f})"
+
+
+def run_label(result: RunResult) -> str:
+    key = result.key
+    return f"{key.method} on {key.task} ({key.model}, {key.ablation} ablation, seed {key.seed})"
+
+
+def headline(result: RunResult) -> dict[str, float]:
+    faith = result.evaluation["faithfulness"]
+    scores = {"faithfulness_auc": faith["faithfulness_auc"], "cpr": faith["cpr"], "cmd": faith["cmd"]}
+    for which in ("full", "detectable"):
+        edge = result.evaluation.get("ground_truth", {}).get(which, {}).get("edge")
+        if edge is not None:
+            scores[f"roc_auc_{which}"] = edge["roc_auc"]
+    return scores
+
+
+def baseline_payload(results: list[RunResult]) -> dict[str, dict[str, object]]:
+    return {
+        run_label(r): {"method": r.key.method, "stochastic": METHODS.get(r.key.method).stochastic, **headline(r)}
+        for r in sorted(results, key=run_label)
+    }
+
+
+def write_baseline(results: list[RunResult], path: Path = BASELINE_PATH) -> Path:
+    path.write_text(json.dumps(baseline_payload(results), indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def compare(results: list[RunResult], baseline: dict[str, dict[str, object]]) -> list[Regression]:
+    """Every way the fresh results fall short of the baseline."""
+    fresh = baseline_payload(results)
+    problems: list[Regression] = []
+    for label, expected in sorted(baseline.items()):
+        if label not in fresh:
+            problems.append(Regression(label, "-", math.nan, math.nan, "is in the baseline but was not produced"))
+            continue
+        for metric, higher_is_better in HEADLINE_METRICS.items():
+            if metric not in expected:
+                continue
+            old, new = float(expected[metric]), float(fresh[label].get(metric, math.nan))
+            if math.isnan(old) and math.isnan(new):
+                continue
+            if expected["stochastic"]:
+                worse = (old - new) if higher_is_better else (new - old)
+                if not worse <= STOCHASTIC_TOLERANCE:
+                    problems.append(Regression(label, metric, old, new, f"dropped by more than {STOCHASTIC_TOLERANCE}"))
+            elif not abs(new - old) <= DETERMINISTIC_TOLERANCE:
+                problems.append(Regression(label, metric, old, new, "changed in a deterministic run"))
+    return problems

@@ -1,0 +1,214 @@
+"""The leaderboard: one self-contained HTML file (sortable table, ROC and faithfulness plots,
+run metadata) rendered from the result files, readable offline."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from sklearn.metrics import roc_curve
+
+from bench.graph import Graph
+from bench.ground_truth import has_ground_truth, load_ground_truth
+from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result
+
+DEFAULT_REPORT = Path("results") / "leaderboard.html"
+GROUP = ["task", "model", "ablation", "method"]
+
+
+def load_results(root: Path = DEFAULT_RESULTS_DIR) -> list[RunResult]:
+    return [read_result(path) for path in sorted(root.rglob("*-seed*.json")) if not path.name.endswith(".failed.json")]
+
+
+def result_row(result: RunResult) -> dict[str, object]:
+    faith = result.evaluation.get("faithfulness", {})
+    truth = result.evaluation.get("ground_truth", {})
+    row: dict[str, object] = {
+        "task": result.key.task,
+        "model": result.key.model,
+        "ablation": result.key.ablation,
+        "method": result.key.method,
+        "seed": result.key.seed,
+        "faithfulness AUC": faith.get("faithfulness_auc", np.nan),
+        "CPR": faith.get("cpr", np.nan),
+        "CMD": faith.get("cmd", np.nan),
+        "time (s)": result.wall_time_s,
+        "peak memory (MB)": result.peak_memory_mb,
+    }
+    for which in ("full", "detectable"):
+        edge = truth.get(which, {}).get("edge", {})
+        row[f"ROC AUC ({which} GT)"] = edge.get("roc_auc", np.nan)
+        row[f"precision@k ({which} GT)"] = edge.get("precision_at_k", np.nan)
+        row[f"recall@k ({which} GT)"] = edge.get("recall_at_k", np.nan)
+    row["AP (detectable GT)"] = truth.get("detectable", {}).get("edge", {}).get("average_precision", np.nan)
+    return row
+
+
+def leaderboard(results: list[RunResult]) -> pd.DataFrame:
+    """One row per (task, model, ablation, method): the mean over seeds, and the standard
+    deviation of the faithfulness AUC where there are several seeds."""
+    frame = pd.DataFrame([result_row(r) for r in results])
+    if frame.empty:
+        return frame
+    grouped = frame.drop(columns="seed").groupby(GROUP, sort=True)
+    table = grouped.mean(numeric_only=True)
+    table.insert(0, "seeds", grouped.size())
+    table.insert(2, "faithfulness AUC std", grouped["faithfulness AUC"].std())
+    return table.reset_index()
+
+
+def _figure_to_data_uri(fig: plt.Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def faithfulness_figure(results: list[RunResult], title: str) -> str:
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for result in sorted(results, key=lambda r: r.key.method):
+        faith = result.evaluation["faithfulness"]
+        ax.plot(faith["fractions"], faith["faithfulness"], marker="o", markersize=3, label=result.key.method)
+    ax.set(xscale="log", xlabel="fraction of edges kept", ylabel="faithfulness", title=title)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.legend(fontsize=7)
+    return _figure_to_data_uri(fig)
+
+
+def roc_figure(results: list[RunResult], graph_for: dict[str, Graph], title: str) -> str | None:
+    """ROC curves against the ground truth detectable under the run's ablation."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    drawn = False
+    for result in sorted(results, key=lambda r: r.key.method):
+        if not has_ground_truth(result.key.task):
+            continue
+        graph = graph_for[result.key.model]
+        truth = load_ground_truth(result.key.task, graph)
+        ablation = result.key.ablation if result.key.ablation in truth.detectable else None
+        labels = truth.edge_mask(graph, ablation).numpy()
+        values = np.abs(np.array([result.edge_scores[name] for name in graph.edge_names]))
+        fpr, tpr, _ = roc_curve(labels, values)
+        ax.plot(fpr, tpr, label=result.key.method)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(fontsize=7)
+    return _figure_to_data_uri(fig)
+
+
+def _graphs(results: list[RunResult]) -> dict[str, Graph]:
+    from bench.zoo import load_model
+
+    return {model: Graph.from_model(load_model(model)) for model in {r.key.model for r in results}}
+
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach((th, column) => {
+  th.addEventListener('click', () => {
+    const body = th.closest('table').tBodies[0];
+    const rows = Array.from(body.rows);
+    const ascending = th.dataset.order !== 'asc';
+    th.dataset.order = ascending ? 'asc' : 'desc';
+    const key = row => { const t = row.cells[column].dataset.value ?? row.cells[column].textContent;
+                         const n = parseFloat(t); return isNaN(n) ? t : n; };
+    rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1));
+    rows.forEach(row => body.appendChild(row));
+  });
+});
+"""
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 13px; margin-bottom: 2em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th { background: #eef; cursor: pointer; }
+td:nth-child(-n+4) { text-align: left; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; }
+"""
+
+
+def _table_html(frame: pd.DataFrame, css_class: str) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for value in row:
+            if isinstance(value, float):
+                shown = "-" if np.isnan(value) else f"{value:.3f}"
+                cells.append(f'<td data-value="{value}">{shown}</td>')
+            else:
+                cells.append(f"<td>{html.escape(str(value))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def render(results: list[RunResult]) -> str:
+    """The whole report as one HTML string."""
+    board = leaderboard(results)
+    sections = ["<h1>CDBench leaderboard</h1>"]
+    if board.empty:
+        sections.append("<p>No results yet: run <code>python -m bench run --all</code>.</p>")
+    else:
+        sections.append(
+            "<p>One row per task, model, ablation and method (mean over seeds). Click a column to sort. "
+            "GT = ground truth; 'detectable' = the ground-truth edges whose removal alone changes the model's "
+            "outputs under that ablation.</p>"
+        )
+        sections.append(_table_html(board, "sortable leaderboard"))
+        graphs = _graphs(results)
+        by_setting: dict[tuple[str, str, str], dict[str, RunResult]] = defaultdict(dict)
+        for result in sorted(results, key=lambda r: -r.key.seed):  # plots show each method's lowest seed
+            by_setting[(result.key.task, result.key.model, result.key.ablation)][result.key.method] = result
+        for (task, model, ablation), per_method in sorted(by_setting.items()):
+            group = list(per_method.values())
+            title = f"{task} · {model} · {ablation} ablation"
+            plots = [f'<img alt="faithfulness curves {html.escape(title)}" src="{faithfulness_figure(group, title)}">']
+            roc = roc_figure(group, graphs, title)
+            if roc:
+                plots.append(f'<img alt="ROC curves {html.escape(title)}" src="{roc}">')
+            sections.append(f"<h2>{html.escape(title)}</h2><div class='plots'>{''.join(plots)}</div>")
+        meta = pd.DataFrame(
+            [
+                {
+                    "task": r.key.task,
+                    "method": r.key.method,
+                    "ablation": r.key.ablation,
+                    "seed": r.key.seed,
+                    "examples": r.n_examples,
+                    "metric": r.metric,
+                    "git commit": r.git_commit,
+                    "torch": r.versions.get("torch", "?"),
+                    "transformer-lens": r.versions.get("transformer-lens", "?"),
+                    "machine": r.machine.get("platform", "?"),
+                    "options": str(r.options),
+                }
+                for r in results
+            ]
+        )
+        sections.append("<h2>Run metadata</h2>" + _table_html(meta, "sortable metadata"))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>CDBench leaderboard</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(sections)}<script>{SORT_SCRIPT}</script></body></html>"
+    )
+
+
+def write_report(root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT) -> Path:
+    sns.set_theme(style="whitegrid")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(render(load_results(root)))
+    tmp.replace(out)
+    return out

@@ -1,0 +1,46 @@
+"""The default suite: which (method, task, model, ablation, seed) runs `run --all` and
+`check` mean, with filters, every name checked before any work starts."""
+
+from __future__ import annotations
+
+from bench.registry import UnknownNameError
+from bench.runner import RunRequest
+from bench.runtime import ABLATION_KINDS
+from bench.zoo import model_names
+from methods import METHODS
+from tasks import TASKS
+
+
+def _checked(kind: str, names: list[str] | None, valid: list[str]) -> list[str] | None:
+    for name in names or []:
+        if name not in valid:
+            raise UnknownNameError(kind, name, valid)
+    return names
+
+
+def plan_suite(
+    methods: list[str] | None = None,
+    tasks: list[str] | None = None,
+    models: list[str] | None = None,
+    seeds: list[int] | None = None,
+    ablations: list[str] | None = None,
+    n_examples: int | None = None,
+    options: dict[str, object] | None = None,
+) -> list[RunRequest]:
+    """Every requested run; None means the default (all methods and tasks, each task's own
+    model and suite ablations, seed 0)."""
+    methods = _checked("method", methods, METHODS.names()) or METHODS.names()
+    tasks = _checked("task", tasks, TASKS.names()) or TASKS.names()
+    _checked("model", models, model_names())
+    _checked("ablation", ablations, list(ABLATION_KINDS))
+    plan = []
+    for task_name in tasks:
+        task = TASKS.get(task_name)
+        task_models = [m for m in task.models if m in models] if models else [task.model]
+        task_ablations = [a for a in ablations if a in task.ablations] if ablations else list(task.suite_ablations)
+        for model in task_models:
+            for ablation in task_ablations:
+                for seed in seeds or [0]:
+                    for method in methods:
+                        plan.append(RunRequest(method, task_name, model, ablation, seed, n_examples, options))
+    return plan
