@@ -45,12 +45,22 @@ class DiscoveryRun:
         """The task metric averaged over examples: `[..., n, pos, vocab]` -> `[...]`."""
         return self.data.metric(logits).mean(-1)
 
+    @property
+    def has_distribution(self) -> bool:
+        """Whether the outputs form a distribution (more than one logit), so KL is meaningful."""
+        return self.full_logits is not None and self.full_logits.shape[-1] > 1
+
     def kl_to_full(self, logits: torch.Tensor) -> torch.Tensor:
         """KL(full model || this run) of the next-token distributions at the task's output
         positions, summed over positions and averaged over examples: `[..., n, pos, vocab]`
         -> `[...]`. Zero for the full model; the objective ACDC and Edge Pruning minimise."""
         if self.full_logits is None:
             raise ValueError("this DiscoveryRun was built without full_logits; use prepare_run")
+        if not self.has_distribution:
+            raise ValueError(
+                "KL to the full model is always 0 for a model with one output (e.g. tracr-xproportion); "
+                "use the task metric"
+            )
         pos = self.data.output_positions
         full = torch.log_softmax(self.full_logits[..., pos, :], dim=-1)
         this = torch.log_softmax(logits[..., pos, :], dim=-1)

@@ -34,8 +34,11 @@ class RunRequest:
     options: dict[str, Any] | None = None
 
     def resolve(self) -> RunKey:
-        """Check every name before any work starts; fill in the task's defaults."""
-        METHODS.get(self.method)
+        """Check every name and option before any work starts; fill in the task's defaults."""
+        try:
+            METHODS.get(self.method).resolve_options(self.options)
+        except ValueError as err:
+            raise IncompatibleChoice(str(err)) from None
         task = TASKS.get(self.task)
         model = self.model or task.model
         if model not in model_names():
@@ -63,7 +66,8 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     runtime = MaskedRuntime(model)
     n_examples = request.n_examples or task.default_examples
     data = task.build(model, n_examples, key.seed)
-    run = prepare_run(runtime, data, key.ablation, key.seed, request.options)
+    options = method.resolve_options(request.options)
+    run = prepare_run(runtime, data, key.ablation, key.seed, options)
     measured = measure(lambda: method.func(run))
     scores = measured.value
     if scores.values.shape != (runtime.graph.n_edges,):
@@ -76,7 +80,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         edge_scores=dict(zip(runtime.graph.edge_names, scores.values.tolist(), strict=True)),
         n_examples=data.n_examples,
         metric=data.metric_name,
-        options=dict(request.options or {}),
+        options=options,
         wall_time_s=measured.seconds,
         peak_memory_mb=measured.peak_extra_mb,
         versions=provenance.package_versions(),

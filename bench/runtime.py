@@ -72,7 +72,9 @@ class MaskedRuntime:
     """Runs a TransformerLens model with an edge mask over its `Graph`."""
 
     def __init__(self, model: HookedTransformer, graph: Graph | None = None) -> None:
-        self.model = enable_edge_hooks(model)
+        # Methods differentiate with respect to masks and activations, never weights: frozen
+        # weights skip every weight-gradient matmul and leave no stray .grad behind.
+        self.model = enable_edge_hooks(model).requires_grad_(False)
         self.graph = graph or Graph.from_model(model)
         cfg = model.cfg
         self._n_heads = cfg.n_heads
@@ -201,15 +203,8 @@ class MaskedRuntime:
             `[n_sources, n_destinations]` scores (zero outside `graph.real_edge_mask`).
         """
         hooks = _GradientHooks(self, deltas, tokens.shape[0])
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        try:
-            for p in params:  # no weight gradients: only activation gradients are needed
-                p.requires_grad_(False)
-            with torch.enable_grad(), self.model.hooks(fwd_hooks=hooks.fwd_hooks(embedding)):
-                objective(self.model(tokens)).backward()
-        finally:
-            for p in params:
-                p.requires_grad_(True)
+        with torch.enable_grad(), self.model.hooks(fwd_hooks=hooks.fwd_hooks(embedding)):
+            objective(self.model(tokens)).backward()
         return hooks.scores
 
 
@@ -223,7 +218,9 @@ class _PrefixMix(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, mask: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
-        ctx.mask, ctx.deltas = mask, deltas
+        # Detached views: the values are all backward needs, and holding the graph-attached
+        # tensors on ctx would make a reference cycle that leaks every step's graph.
+        ctx.mask, ctx.deltas = mask.detach(), deltas.detach()
         return torch.bmm(mask, deltas)
 
     @staticmethod

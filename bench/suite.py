@@ -42,5 +42,8 @@ def plan_suite(
             for ablation in task_ablations:
                 for seed in seeds or [0]:
                     for method in methods:
-                        plan.append(RunRequest(method, task_name, model, ablation, seed, n_examples, options))
+                        # a suite-wide option applies to the methods that have it
+                        known = METHODS.get(method).defaults
+                        mine = {k: v for k, v in (options or {}).items() if k in known}
+                        plan.append(RunRequest(method, task_name, model, ablation, seed, n_examples, mine))
     return plan

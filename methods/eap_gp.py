@@ -28,7 +28,7 @@ import torch
 
 from bench.discovery import DiscoveryRun, EdgeScores
 from bench.runtime import MaskedRuntime
-from methods.eap_ig import steps_option
+from methods.eap_ig import STEPS_DEFAULTS, path_average, steps_option
 from methods.spec import register_method
 
 
@@ -52,13 +52,11 @@ def grad_path(
     "eap-gp",
     description="EAP with GradPath: gradients averaged along an adaptive path away from saturation",
     citation="Zhang et al. 2025, arXiv 2502.06852",
+    defaults=STEPS_DEFAULTS,
 )
 def eap_gp(run: DiscoveryRun) -> EdgeScores:
     runtime, clean = run.runtime, run.data.clean
-    steps = steps_option(run)
-    deltas = runtime.deltas(clean, run.ablated)
     with torch.no_grad():
         target = runtime.forward_from_embedding(clean, run.ablated.outputs[:, :, 0].expand(*clean.shape, -1))
-    path = grad_path(runtime, clean, runtime.input_embedding(clean), target, steps)
-    total = sum(runtime.edge_gradients(clean, run.objective, deltas, embedding=point) for point in path)
-    return EdgeScores(run.graph.to_edges(total / steps).float())
+    path = grad_path(runtime, clean, runtime.input_embedding(clean), target, steps_option(run))
+    return path_average(run, path)

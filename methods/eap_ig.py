@@ -21,6 +21,7 @@ from bench.discovery import DiscoveryRun, EdgeScores
 from methods.spec import register_method
 
 DEFAULT_STEPS = 5
+STEPS_DEFAULTS = {"steps": DEFAULT_STEPS}
 
 
 def steps_option(run: DiscoveryRun) -> int:
@@ -34,24 +35,29 @@ def steps_option(run: DiscoveryRun) -> int:
     "eap-ig-inputs",
     description="EAP with integrated gradients along a straight path in input embeddings (m steps)",
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806",
+    defaults=STEPS_DEFAULTS,
 )
 def eap_ig_inputs(run: DiscoveryRun) -> EdgeScores:
-    runtime, clean = run.runtime, run.data.clean
     steps = steps_option(run)
-    deltas = runtime.deltas(clean, run.ablated)
-    clean_emb = runtime.input_embedding(clean)
+    clean_emb = run.runtime.input_embedding(run.data.clean)
     ablated_emb = run.ablated.outputs[:, :, 0]
-    total = torch.zeros_like(run.graph.real_edge_mask, dtype=deltas.dtype)
-    for k in range(1, steps + 1):
-        point = ablated_emb + (k / steps) * (clean_emb - ablated_emb)
-        total += runtime.edge_gradients(clean, run.objective, deltas, embedding=point)
-    return EdgeScores(run.graph.to_edges(total / steps).float())
+    points = [ablated_emb + (k / steps) * (clean_emb - ablated_emb) for k in range(1, steps + 1)]
+    return path_average(run, points)
+
+
+def path_average(run: DiscoveryRun, points: list[torch.Tensor]) -> EdgeScores:
+    """(out_u(clean) - out_u(ablated)) . mean over input-embedding `points` of dL/d input_v."""
+    runtime, clean = run.runtime, run.data.clean
+    deltas = runtime.deltas(clean, run.ablated)
+    total = sum(runtime.edge_gradients(clean, run.objective, deltas, embedding=point) for point in points)
+    return EdgeScores(run.graph.to_edges(total / len(points)).float())
 
 
 @register_method(
     "eap-ig-activations",
     description="EAP with integrated gradients over each layer's activations (m steps per group)",
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806",
+    defaults=STEPS_DEFAULTS,
 )
 def eap_ig_activations(run: DiscoveryRun) -> EdgeScores:
     graph = run.graph

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.discovery import MethodFn
 from bench.registry import Registry
@@ -19,6 +19,8 @@ class MethodSpec:
         description: one line saying what it computes.
         citation: the paper it implements.
         stochastic: whether scores depend on the seed (scoring then reports mean +/- std).
+        defaults: every option the method reads, with its default; results record these
+            merged with what the user set, so a changed default shows in the results.
     """
 
     name: str
@@ -26,18 +28,32 @@ class MethodSpec:
     description: str
     citation: str
     stochastic: bool = False
+    defaults: dict[str, object] = field(default_factory=dict)
+
+    def resolve_options(self, options: dict[str, object] | None) -> dict[str, object]:
+        """Defaults overlaid with `options`; an unknown key is an error naming the valid ones."""
+        unknown = sorted(set(options or {}) - set(self.defaults))
+        if unknown:
+            valid = ", ".join(self.defaults) or "none"
+            raise ValueError(f"method {self.name!r} has no option {unknown[0]!r}; valid choices: {valid}")
+        return {**self.defaults, **(options or {})}
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
 
 
 def register_method(
-    name: str, *, description: str, citation: str, stochastic: bool = False
+    name: str,
+    *,
+    description: str,
+    citation: str,
+    stochastic: bool = False,
+    defaults: dict[str, object] | None = None,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering an adapter function under `name`."""
 
     def decorate(func: MethodFn) -> MethodFn:
-        METHODS.add(name, MethodSpec(name, func, description, citation, stochastic))
+        METHODS.add(name, MethodSpec(name, func, description, citation, stochastic, dict(defaults or {})))
         return func
 
     return decorate

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from methods import METHODS
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,11 +65,36 @@ def test_run_writes_scores_and_metadata(tmp_path: Path) -> None:
 
 
 def test_run_all_runs_what_it_can_then_resumes(tmp_path: Path) -> None:
-    first = bench("run", "--all", "--results-dir", str(tmp_path))
+    args = ["run", "--all", "--methods", "eap,random", "--results-dir", str(tmp_path)]
+    first = bench(*args)
     assert first.returncode == 0, first.stderr
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json"))
-    assert len(written) == 2 * len(METHODS)  # every method on both tracr tasks (built locally)
+    # 2 methods x 2 tracr tasks x their 2 suite ablations (zero, corrupted), all on local models
+    assert len(written) == 8
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
-    again = bench("run", "--all", "--results-dir", str(tmp_path))
+    again = bench(*args)
     assert again.returncode == 0 and f"0 run, {len(written)} skipped" in again.stdout
     assert mtimes == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
+
+
+def test_unknown_option_is_named(tmp_path: Path) -> None:
+    proc = bench(
+        "run",
+        "--method",
+        "eap-ig-inputs",
+        "--task",
+        "tracr-reverse",
+        "--option",
+        "stepz=3",
+        "--results-dir",
+        str(tmp_path),
+    )
+    assert proc.returncode == 2
+    assert "has no option 'stepz'; valid choices: steps" in proc.stderr
+
+
+def test_recorded_options_include_defaults(tmp_path: Path) -> None:
+    proc = bench("run", "--method", "eap-ig-inputs", "--task", "tracr-xproportion", "--results-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (result,) = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
+    assert result["options"] == {"steps": 5}

@@ -72,16 +72,9 @@ def bare(run: DiscoveryRun) -> Bare:
     def forward() -> None:
         model(clean)
 
-    def forward_backward() -> None:
+    def forward_backward() -> None:  # the runtime froze the weights: activation gradients only
         embedding = run.runtime.input_embedding(clean).requires_grad_(True)
-        params = [p for p in model.parameters() if p.requires_grad]
-        for p in params:
-            p.requires_grad_(False)
-        try:
-            run.objective(run.runtime.forward_from_embedding(clean, embedding)).backward()
-        finally:
-            for p in params:
-                p.requires_grad_(True)
+        run.objective(run.runtime.forward_from_embedding(clean, embedding)).backward()
 
     return Bare(best_of(forward), best_of(forward_backward))
 
