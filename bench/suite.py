@@ -10,6 +10,9 @@ from bench.zoo import model_names
 from methods import METHODS
 from tasks import TASKS
 
+# A stochastic method runs with several seeds by default, so the leaderboard can show mean +/- std.
+STOCHASTIC_SEEDS = [0, 1, 2]
+
 
 def _checked(kind: str, names: list[str] | None, valid: list[str]) -> list[str] | None:
     for name in names or []:
@@ -28,7 +31,7 @@ def plan_suite(
     options: dict[str, object] | None = None,
 ) -> list[RunRequest]:
     """Every requested run; None means the default (all methods and tasks, each task's own
-    model and suite ablations, seed 0)."""
+    model and suite ablations, seed 0, or seeds 0-2 for a stochastic method)."""
     methods = _checked("method", methods, METHODS.names()) or METHODS.names()
     tasks = _checked("task", tasks, TASKS.names()) or TASKS.names()
     _checked("model", models, model_names())
@@ -40,10 +43,12 @@ def plan_suite(
         task_ablations = [a for a in ablations if a in task.ablations] if ablations else list(task.suite_ablations)
         for model in task_models:
             for ablation in task_ablations:
-                for seed in seeds or [0]:
-                    for method in methods:
+                for method in methods:
+                    spec = METHODS.get(method)
+                    default_seeds = STOCHASTIC_SEEDS if spec.stochastic else [0]
+                    for seed in seeds or default_seeds:
                         # a suite-wide option applies to the methods that have it
-                        known = METHODS.get(method).defaults
+                        known = spec.defaults
                         mine = {k: v for k, v in (options or {}).items() if k in known}
                         plan.append(RunRequest(method, task_name, model, ablation, seed, n_examples, mine))
     return plan
