@@ -37,6 +37,14 @@ class DiscoveryRun:
     max_batch_tokens: int = 200_000
     full_logits: torch.Tensor | None = None
 
+    def masks_per_forward(self, buffer_budget_bytes: float = 1.5e9) -> int:
+        """How many masks one batched masked forward may stack: bounded by `max_batch_tokens`
+        and by the runtime's delta buffer (n_masks x n_sources x tokens x d_model floats)."""
+        tokens = self.data.clean.numel()
+        d_model = self.runtime.model.cfg.d_model
+        per_mask_bytes = self.graph.n_sources * tokens * d_model * 4
+        return max(1, min(self.max_batch_tokens // tokens, int(buffer_budget_bytes // per_mask_bytes)))
+
     @property
     def graph(self) -> Graph:
         return self.runtime.graph
@@ -69,10 +77,11 @@ class DiscoveryRun:
 
 @dataclass(frozen=True)
 class EdgeScores:
-    """One signed float per edge, in `graph.edge_names` order.
+    """One float per edge, in `graph.edge_names` order; a larger |score| is more important.
 
-    The sign convention is the same for every method: a score estimates
-    metric(full model) - metric(model without the edge), so positive edges help the task.
+    Patching and gradient methods estimate metric(full model) - metric(model without the
+    edge), so positive edges help the task; search methods use their own scale (ACDC: the
+    largest tau at which the edge survives; Edge Pruning: its probability of being kept).
     Rankings use the absolute value unless `signed=True` is asked for, as the peers do.
     """
 

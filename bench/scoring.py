@@ -63,7 +63,7 @@ def top_k_masks(graph: Graph, scores: EdgeScores, ks: list[int], signed: bool = 
 def per_example_metric(run: DiscoveryRun, masks: torch.Tensor) -> torch.Tensor:
     """The task metric per circuit and example, `[n_masks, n_examples]`, in chunks that fit
     `run.max_batch_tokens`."""
-    per_mask = max(1, run.max_batch_tokens // run.data.clean.numel())
+    per_mask = run.masks_per_forward()
     parts = [
         run.data.metric(run.runtime.forward(run.data.clean, masks[i : i + per_mask], run.ablated))
         for i in range(0, len(masks), per_mask)

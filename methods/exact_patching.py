@@ -15,8 +15,7 @@ from methods.spec import register_method
 
 
 def masks_per_forward(run: DiscoveryRun) -> int:
-    tokens_per_mask = run.data.clean.numel()
-    return max(1, run.max_batch_tokens // tokens_per_mask)
+    return run.masks_per_forward()
 
 
 @torch.no_grad()

@@ -1,0 +1,309 @@
+"""ACDC, Automatic Circuit DisCovery (Conmy et al. 2023, NeurIPS, Sec. 3 and Algorithm 1).
+
+Greedy edge pruning from the full graph, run once per tau of a grid:
+
+- Order. Destinations in ACDC's reverse topological order: `logits`, then for each layer
+  from the last, its MLP input, then its heads' `<v>`, `<k>` and `<q>` inputs (heads from
+  the last to the first within each letter), as ACDC's reversed hook order visits them.
+  The incoming edges of a destination are tried from the latest source to the earliest
+  (`m{L}`, `a{L}.h{H-1}` .. `a{L}.h0`, ..., `input`), ACDC's parent order.
+- Rule. Removing an edge means mask 0 (it falls back to the run's ablation). With b(C) the
+  objective of circuit C (lower is better), edge e is removed for good when
+  b(C - e) - b(C) < tau, strictly, where C is the *current* circuit (the full graph minus
+  every removal accepted so far), as in ACDC's code; otherwise it is kept. b is
+  `run.kl_to_full` (`acdc_metric=kl`; ACDC's choice) or minus the task metric
+  (`acdc_metric=task`; the metric drop). The default, `auto`, is `kl` wherever the outputs
+  form a distribution and `task` for a single output logit (tracr-xproportion), whose KL
+  is identically zero; there `kl` is an error.
+  ACDC's `--abs-value-threshold` variant (off by default there) is not offered.
+- Clean-up. As ACDC's `current_node_connected`, a destination whose node (head or MLP)
+  has no kept outgoing edge left when it is visited loses all its incoming edges
+  untested. Afterwards `prune_dead_ends` drops every edge whose destination node (and so
+  its source) has no path to `logits` through kept edges; for tau > 0 the first rule
+  already guarantees this. ACDC's optional removal of nodes with no path *from* the input
+  (off in its main script, invalid for zero ablation) is not done.
+- Scores. The tau grid (option `taus`: a number, a list, or "a,b,c"; default 10^-5 to
+  10^0 in half-decade steps, 11 values) gives one circuit per tau; an edge scores the
+  largest tau at which it survives, 0 if none. `scores >= tau` is the union of the
+  circuits at taus >= tau: that is circuit(tau) exactly when the circuits are nested,
+  which greedy pruning does not guarantee. `AcdcSweep.nested` says whether they are, and
+  a warning is given when they are not.
+- Speed (option `batched`, default 1; 0 is the reference: one masked forward per tried
+  edge, each tau on its own). The removals of a destination's next `acdc_window`
+  candidates (default 16) are evaluated speculatively in one batched forward, each mask
+  also holding the removals predicted for the candidates before it. A prediction is the
+  latest change measured for the same source (any destination, any tau); sources not
+  yet measured follow the branch's majority decision so far. Walking the candidates in
+  order, every decision reads a value computed on exactly the current circuit, so
+  decisions equal the reference's (up to float rounding between batch shapes); after
+  the first wrong prediction the rest of the batch is stale and is evaluated again. The
+  tau grid shares all work until decisions differ: taus with the same circuit so far
+  are one branch, split at the first edge whose change falls between them. The masked
+  runtime recomputes the whole model for each mask, so batching saves only the fixed
+  cost per forward and stale speculation is pure waste: hence the small default window,
+  and `acdc_window=1` (shared tau sweep, no speculation) when a mask's compute dominates
+  (many tokens per mask).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.discovery import DiscoveryRun, EdgeScores
+from bench.graph import Graph
+from methods.exact_patching import masks_per_forward
+from methods.spec import register_method
+
+DEFAULT_TAUS: tuple[float, ...] = tuple(10.0 ** (k / 2) for k in range(-10, 1))
+DEFAULT_WINDOW = 16
+METRICS = ("auto", "kl", "task")
+DEFAULTS: dict[str, object] = {
+    "taus": list(DEFAULT_TAUS),
+    "acdc_metric": "auto",
+    "batched": 1,
+    "acdc_window": DEFAULT_WINDOW,
+}
+
+
+@dataclass(frozen=True)
+class AcdcSweep:
+    """ACDC's circuits over a tau grid.
+
+    Attributes:
+        taus: the grid, ascending.
+        circuits: `[n_taus, n_edges]` bool, the kept edges at each tau.
+        forwards: masked forward passes run.
+        masks: masks evaluated (a batched forward evaluates several).
+    """
+
+    taus: tuple[float, ...]
+    circuits: torch.Tensor
+    forwards: int
+    masks: int
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """Largest tau at which each edge survives (0 if it never does)."""
+        taus = torch.tensor([0.0, *self.taus])
+        return taus[(self.circuits * torch.arange(1, len(self.taus) + 1)[:, None]).amax(0)]
+
+    @property
+    def nested(self) -> bool:
+        """Whether each circuit contains the circuits at every larger tau."""
+        return bool((self.circuits[1:] <= self.circuits[:-1]).all())
+
+
+@dataclass(frozen=True)
+class _Branch:
+    """Tau-grid indices whose runs have the same circuit so far, its kept edges and b(C)."""
+
+    taus: tuple[int, ...]
+    kept: torch.Tensor
+    value: float
+
+
+def destination_order(graph: Graph) -> list[int]:
+    """ACDC's visiting order: logits, then per layer from the last: MLP, then v, k, q inputs."""
+    order = [graph.logits_dst]
+    n_heads = graph.spec.n_heads
+    for layer in reversed(range(graph.spec.n_layers)):
+        if layer in graph.mlp_dst:
+            order.append(graph.mlp_dst[layer])
+        first = graph.layer_head_dst[layer].start
+        order += [first + 3 * head + letter for letter in (2, 1, 0) for head in reversed(range(n_heads))]
+    return order
+
+
+def _destination_sources(graph: Graph) -> torch.Tensor:
+    """The source index of each destination's node, -1 for logits."""
+    return torch.tensor([graph.src_index.get(graph.destination_node(d), -1) for d in graph.destinations])
+
+
+def prune_dead_ends(graph: Graph, kept: torch.Tensor) -> torch.Tensor:
+    """Drop edges whose destination node has no path to `logits` through kept edges.
+
+    Args:
+        kept: `[..., n_edges]` bool.
+
+    Returns:
+        A copy of `kept` without those edges (their sources then reach `logits` too).
+    """
+    kept = kept.clone()
+    dst_source = _destination_sources(graph)
+    live = (dst_source == -1).expand(*kept.shape[:-1], -1).clone()  # per destination
+    for src in reversed(range(graph.n_sources)):
+        out = graph.edge_src == src
+        reaches = (kept[..., out] & live[..., graph.edge_dst[out]]).any(-1)
+        live[..., dst_source == src] = reaches[..., None]
+    return kept & live[..., graph.edge_dst]
+
+
+class _Acdc:
+    """One ACDC sweep: branches of tau runs visiting destinations in ACDC's order."""
+
+    def __init__(self, run: DiscoveryRun, badness: Callable, taus: Sequence[float], window: int) -> None:
+        graph = self.graph = run.graph
+        self.run, self.badness, self.taus, self.window = run, badness, taus, window
+        self.forwards = self.masks = 0
+        self.incoming = [torch.nonzero(graph.edge_dst == d).flatten().flip(0) for d in range(graph.n_destinations)]
+        self.outgoing = [torch.nonzero(graph.edge_src == s).flatten() for s in range(graph.n_sources)]
+        self.dst_source = _destination_sources(graph).tolist()
+        self.visited = torch.zeros(graph.n_edges, dtype=torch.bool)  # edges of visited destinations
+        self.last_change = torch.full((graph.n_sources,), math.nan, dtype=torch.float64)
+
+    def evaluate(self, kept: torch.Tensor) -> list[float]:
+        """b(C) for each circuit in `kept` `[M, n_edges]`, in forwards of at most `window` masks."""
+        values: list[float] = []
+        for start in range(0, len(kept), self.window):
+            masks = self.graph.to_matrix(kept[start : start + self.window].float())
+            logits = self.run.runtime.forward(self.run.data.clean, masks, self.run.ablated)
+            values += self.badness(logits).double().tolist()
+            self.forwards += 1
+        self.masks += len(kept)
+        return values
+
+    def speculate(
+        self, br: _Branch, cand: torch.Tensor, guess: torch.Tensor
+    ) -> tuple[list[bool], torch.Tensor, list[float]]:
+        """Evaluate removing each of `cand` on top of the removals predicted before it; the
+        changes measured along that path become the next predictions (`guess`, in place)."""
+        predicted = guess < self.taus[br.taus[len(br.taus) // 2]]
+        n = len(cand)
+        masks = br.kept.expand(n, -1).clone()
+        masks[:, cand] &= ~(torch.tril(predicted.expand(n, n), diagonal=-1) | torch.eye(n, dtype=torch.bool))
+        values = self.evaluate(masks)
+        before = br.value  # b of the predicted circuit so far
+        for row, remove in enumerate(predicted.tolist()):
+            guess[row] = values[row] - before
+            before = values[row] if remove else before
+        self.last_change[self.graph.edge_src[cand]] = guess
+        return predicted.tolist(), masks, values
+
+    def visit(self, branch: _Branch, dst: int) -> list[_Branch]:
+        """Decide the incoming edges of `dst` for every tau of `branch`."""
+        cand = self.incoming[dst]
+        node = self.dst_source[dst]
+        if node >= 0 and not branch.kept[self.outgoing[node]].any():  # cut off from the output
+            kept = branch.kept.clone()
+            kept[cand] = False
+            return [_Branch(branch.taus, kept, branch.value)]
+        guess = self.last_change[self.graph.edge_src[cand]]
+        removing = bool((~branch.kept[self.visited]).sum() * 2 > self.visited.sum())
+        guess = torch.where(guess.isnan(), -math.inf if removing else math.inf, guess)
+        done, todo = [], [(branch, 0, guess)]
+        while todo:
+            br, start, guess = todo.pop()
+            while start < len(cand):
+                stop = min(len(cand), start + self.window)
+                predicted, masks, values = self.speculate(br, cand[start:stop], guess[start:stop])
+                for row, remove in enumerate(predicted):
+                    change = values[row] - br.value  # exact: br is the predicted circuit so far
+                    drop = tuple(t for t in br.taus if self.taus[t] > change)
+                    keep = tuple(t for t in br.taus if self.taus[t] <= change)
+                    removal = _Branch(drop, masks[row], values[row]) if drop else None
+                    stay = _Branch(keep, br.kept, br.value) if keep else None
+                    follow, other = (removal, stay) if remove else (stay, removal)
+                    if follow is None:  # misprediction: the rest of this batch is stale
+                        br, start = other, start + row + 1
+                        break
+                    if other is not None:  # the taus split: the other part goes on later
+                        todo.append((other, start + row + 1, guess.clone()))
+                    br = follow
+                else:
+                    start = stop
+            done.append(br)
+        return done
+
+    def sweep(self, shared: bool, progress: bool) -> AcdcSweep:
+        graph = self.graph
+        full = torch.ones(graph.n_edges, dtype=torch.bool)
+        value = self.evaluate(full[None])[0]
+        groups = [tuple(range(len(self.taus)))] if shared else [(k,) for k in range(len(self.taus))]
+        branches = [_Branch(taus, full, value) for taus in groups]
+        for dst in tqdm(destination_order(graph), desc="acdc", unit="dst", leave=False, disable=not progress):
+            branches = [new for branch in branches for new in self.visit(branch, dst)]
+            self.visited[self.incoming[dst]] = True
+        circuits = torch.zeros(len(self.taus), graph.n_edges, dtype=torch.bool)
+        for branch in branches:
+            circuits[list(branch.taus)] = branch.kept
+        return AcdcSweep(tuple(self.taus), prune_dead_ends(graph, circuits), self.forwards, self.masks)
+
+
+def parse_taus(value: object) -> tuple[float, ...]:
+    """A tau grid from an option: a number, a sequence, or a comma-separated string; sorted."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    items = [value] if isinstance(value, int | float) else list(value)  # type: ignore[arg-type]
+    taus = sorted(float(t) for t in items)
+    if not taus or not all(math.isfinite(t) for t in taus) or len(set(taus)) != len(taus):
+        raise ValueError(f"taus must be distinct finite numbers, got {value!r}")
+    return tuple(taus)
+
+
+def acdc_sweep(
+    run: DiscoveryRun,
+    taus: Sequence[float] = DEFAULT_TAUS,
+    metric: str = "auto",
+    batched: bool = True,
+    window: int = DEFAULT_WINDOW,
+    progress: bool = False,
+) -> AcdcSweep:
+    """Run ACDC at every tau of `taus` (see the module docstring for every choice).
+
+    Args:
+        run: the discovery run (model, data, ablation).
+        taus: thresholds; sorted ascending in the result.
+        metric: "kl" (KL to the full model), "task" (drop in the task metric) or "auto"
+            ("kl" unless the model has a single output logit).
+        batched: speculative batched evaluation and a shared tau sweep; False runs one
+            masked forward per tried edge and each tau on its own.
+        window: most candidates evaluated in one batched forward (also capped by
+            `run.max_batch_tokens`).
+
+    Returns:
+        The circuits at each tau (after `prune_dead_ends`) and the work it took.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown acdc_metric {metric!r}; valid choices: {', '.join(METRICS)}")
+    if metric == "auto":
+        metric = "kl" if run.has_distribution else "task"
+    if metric == "kl" and not run.has_distribution:
+        raise ValueError("acdc_metric=kl: the KL of a single output logit is always 0; use acdc_metric=task")
+    badness = run.kl_to_full if metric == "kl" else (lambda logits: -run.objective(logits))
+    if window < 1:
+        raise ValueError(f"acdc_window must be a positive integer, got {window}")
+    window = min(window, masks_per_forward(run)) if batched else 1
+    with torch.no_grad():
+        return _Acdc(run, badness, parse_taus(taus), window).sweep(shared=batched, progress=progress)
+
+
+@register_method(
+    "acdc",
+    description="ACDC: greedy edge pruning in reverse topological order; score = largest tau kept",
+    citation="Conmy et al. 2023, Towards Automated Circuit Discovery, NeurIPS, Sec. 3 / Alg. 1",
+    defaults=DEFAULTS,
+)
+def acdc(run: DiscoveryRun) -> EdgeScores:
+    """ACDC over the tau grid; options as in `DEFAULTS` (see the module docstring)."""
+    options = {**DEFAULTS, **run.options}
+    result = acdc_sweep(
+        run,
+        taus=parse_taus(options["taus"]),
+        metric=str(options["acdc_metric"]),
+        batched=str(options["batched"]).lower() not in ("0", "false", "no"),
+        window=int(options["acdc_window"]),  # type: ignore[call-overload]
+        progress=True,
+    )
+    if not result.nested:
+        warnings.warn(
+            "ACDC circuits are not nested over the tau grid: scores >= tau is the union of the "
+            "circuits at taus >= tau, a superset of circuit(tau) for some taus",
+            stacklevel=2,
+        )
+    return EdgeScores(result.scores.float())

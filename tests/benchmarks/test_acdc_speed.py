@@ -1,0 +1,84 @@
+"""Speed of ACDC's batched engine against the one-edge-per-forward reference, same run, one tau.
+
+    python -m pytest tests/benchmarks/test_acdc_speed.py --benchmark-only -s
+
+A random-initialised 4-layer, 8-head model (d_model 64, 1,519 edges) with the KL objective.
+CDBENCH_ACDC_BATCH, CDBENCH_ACDC_POS and CDBENCH_ACDC_TAU change the examples, the sequence
+length and tau; CDBENCH_ACDC_THREADS the torch threads (default 1: on a busy 2-core machine
+a second thread made these small forwards up to 30x slower and the timings meaningless).
+Both engines take the same decisions (checked here); the ratio of their wall times is the
+speed-up.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from bench.discovery import DiscoveryRun, prepare_run
+from bench.profiling import measure
+from bench.runtime import MaskedRuntime, enable_edge_hooks
+from methods.acdc import AcdcSweep, acdc_sweep
+from tasks.base import TaskData
+
+BATCH = int(os.environ.get("CDBENCH_ACDC_BATCH", "2"))
+POS = int(os.environ.get("CDBENCH_ACDC_POS", "8"))
+TAU = float(os.environ.get("CDBENCH_ACDC_TAU", "1e-3"))
+THREADS = int(os.environ.get("CDBENCH_ACDC_THREADS", "1"))
+
+
+@pytest.fixture(autouse=True)
+def threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def run() -> DiscoveryRun:
+    cfg = HookedTransformerConfig(
+        n_layers=4, d_model=64, n_heads=8, d_head=8, d_mlp=256, d_vocab=100, n_ctx=32, act_fn="gelu", seed=0
+    )
+    model = enable_edge_hooks(HookedTransformer(cfg).eval())
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.randint(0, cfg.d_vocab, (BATCH, POS), generator=gen)
+    corrupt = torch.randint(0, cfg.d_vocab, (BATCH, POS), generator=gen)
+
+    def metric(logits: torch.Tensor) -> torch.Tensor:
+        return logits[..., -1, 3] - logits[..., -1, 5]
+
+    return prepare_run(MaskedRuntime(model), TaskData(clean, corrupt, metric, "logit diff"), "corrupted")
+
+
+def test_acdc_batched_vs_one_edge_per_forward(benchmark, run: DiscoveryRun) -> None:
+    """One run of each engine (the batched one under pytest-benchmark); memory from `measure`."""
+    one_at_a_time = measure(lambda: acdc_sweep(run, (TAU,), batched=False))
+    batched = benchmark.pedantic(lambda: measure(lambda: acdc_sweep(run, (TAU,))), rounds=1, iterations=1)
+    result: AcdcSweep = batched.value
+    assert torch.equal(result.circuits, one_at_a_time.value.circuits)
+    speedup = one_at_a_time.seconds / batched.seconds
+    info = {
+        "tau": TAU,
+        "edges": run.graph.n_edges,
+        "kept": int(result.circuits.sum()),
+        "one_at_a_time_s": one_at_a_time.seconds,
+        "one_at_a_time_forwards": one_at_a_time.value.forwards,
+        "batched_s": batched.seconds,
+        "batched_forwards": result.forwards,
+        "batched_masks": result.masks,
+        "speedup": speedup,
+        "peak_extra_mb": {"one_at_a_time": one_at_a_time.peak_extra_mb, "batched": batched.peak_extra_mb},
+        "threads": THREADS,
+    }
+    benchmark.extra_info.update(info)
+    print(
+        f"\n[acdc 4L x 8H, batch {BATCH} pos {POS}, tau {TAU:g}, {THREADS} thread(s)] "
+        f"kept {info['kept']}/{info['edges']} edges; one edge per forward: {one_at_a_time.seconds:.2f}s "
+        f"({one_at_a_time.value.forwards} forwards); batched: {batched.seconds:.2f}s ({result.forwards} forwards, "
+        f"{result.masks} masks); speed-up {speedup:.1f}x; peak extra memory "
+        f"{one_at_a_time.peak_extra_mb:.0f} / {batched.peak_extra_mb:.0f} MB"
+    )
