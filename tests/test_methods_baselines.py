@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from bench.discovery import prepare_run
@@ -23,7 +25,7 @@ def test_exact_patching_equals_hook_based_patching(token_pair) -> None:
     clean, corrupt = token_pair
     model = tiny_model("ln-gelu")
     run = prepare_run(MaskedRuntime(model), logit_diff_data(clean, corrupt), "corrupted")
-    run = type(run)(**{**run.__dict__, "max_batch_tokens": 5 * clean.numel()})  # force several chunks
+    run = replace(run, max_batch_tokens=5 * clean.numel())  # force several chunks
     scores = score_edges("exact-patching", run).values
     graph = run.graph
     full = run.data.metric(model(clean)).mean()

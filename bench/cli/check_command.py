@@ -27,7 +27,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="cdbench-check-") as scratch:
-        plan = [r for r in plan_suite() if model_status(r.model or "").available]
+        plan = [r for r in plan_suite() if model_status(r.model).available]
         for request in tqdm(plan, desc="check", unit="run"):
             result, _ = execute(request, Path(scratch))
             results.append(result)
