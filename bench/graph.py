@@ -176,6 +176,11 @@ class Graph:
         """The component a destination belongs to: `a0.h1<q>` -> `a0.h1`."""
         return dst.split("<", 1)[0]
 
+    def nodes_of(self, edges: list[str] | tuple[str, ...]) -> list[str]:
+        """The components the named edges touch, in `nodes` order."""
+        touched = {self.destination_node(part) for edge in edges for part in edge.split("->")}
+        return [node for node in self.nodes if node in touched]
+
     # --- conversions between the flat edge order and dense matrices -------------------------
 
     def to_matrix(self, edge_values: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
@@ -188,6 +193,12 @@ class Graph:
     def to_edges(self, matrix: torch.Tensor) -> torch.Tensor:
         """Gather `[..., n_sources, n_destinations]` into the flat edge order."""
         return matrix[..., self.edge_src, self.edge_dst]
+
+    def masks_without(self, edge_ids: torch.Tensor) -> torch.Tensor:
+        """`[len(edge_ids), n_sources, n_destinations]`: every edge on except one per mask."""
+        masks = self.mask().expand(len(edge_ids), -1, -1).clone()
+        masks[torch.arange(len(edge_ids)), self.edge_src[edge_ids], self.edge_dst[edge_ids]] = 0.0
+        return masks
 
     def mask(self, edges: list[str] | None = None, value: float = 1.0) -> torch.Tensor:
         """A dense mask with `value` on the listed edges (all real edges when None), 0 elsewhere."""

@@ -81,6 +81,6 @@ def record_failure(key: RunKey, error: BaseException, root: Path = DEFAULT_RESUL
     tries again (a failure record does not count as a finished result)."""
     path = key.path(root).with_suffix(".failed.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"key": asdict(key), "error": type(error).__name__, "message": str(error).splitlines()[0:1]}
+    payload = {"key": asdict(key), "error": type(error).__name__, "message": next(iter(str(error).splitlines()), "")}
     path.write_text(json.dumps(payload, indent=1))
     return path

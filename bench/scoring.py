@@ -162,7 +162,7 @@ def ground_truth_recovery(
     if ablation in truth.detectable:
         sets["detectable"] = (truth.detectable[ablation], ablation)
     for which, (edge_names, kind) in sets.items():
-        nodes = {graph.destination_node(p) for e in edge_names for p in e.split("->")}
+        nodes = set(graph.nodes_of(edge_names))
         node_labels = np.array([node in nodes for node in graph.nodes], dtype=int)
         report[which] = {
             "edge": recovery(truth.edge_mask(graph, kind).numpy().astype(int), values.double().numpy()),

@@ -28,9 +28,7 @@ def patch_effects(run: DiscoveryRun, edge_ids: torch.Tensor, progress: bool = Fa
     starts = range(0, len(edge_ids), chunk)
     for start in tqdm(starts, desc="exact patching", unit="chunk", leave=False, disable=not progress):
         ids = edge_ids[start : start + chunk]
-        masks = graph.mask().expand(len(ids), -1, -1).clone()
-        masks[torch.arange(len(ids)), graph.edge_src[ids], graph.edge_dst[ids]] = 0.0
-        without = run.objective(runtime.forward(run.data.clean, masks, run.ablated))
+        without = run.objective(runtime.forward(run.data.clean, graph.masks_without(ids), run.ablated))
         effects[start : start + len(ids)] = (full - without).float()
     return effects
 

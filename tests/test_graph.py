@@ -92,3 +92,13 @@ def test_mask_from_edge_list() -> None:
     mask = graph.mask(["input->m0", "a1.h1->logits"])
     assert mask.sum() == 2
     assert graph.to_edges(mask)[graph.edge_index("input->m0")] == 1
+
+
+def test_masks_without_and_nodes_of() -> None:
+    graph = Graph(GraphSpec(2, 2, (True, True)))
+    ids = torch.tensor([graph.edge_index("a0.h1->m1"), graph.edge_index("input->logits")])
+    masks = graph.masks_without(ids)
+    assert masks.shape == (2, graph.n_sources, graph.n_destinations)
+    assert graph.to_edges(masks).sum(1).tolist() == [graph.n_edges - 1] * 2
+    assert graph.to_edges(masks)[0, ids[0]] == 0 and graph.to_edges(masks)[1, ids[1]] == 0
+    assert graph.nodes_of(["m1->logits", "a0.h1->a1.h0<k>"]) == ["a0.h1", "a1.h0", "m1", "logits"]

@@ -75,8 +75,7 @@ def derive_circuit(model_name: str) -> dict[str, Any]:
         overlap = writes[graph.sources[src]] & reads[graph.destinations[dst]]
         if overlap:
             shared[edge] = sorted(labels[i] for i in overlap)
-    nodes = sorted({part.split("<")[0] for edge in shared for part in edge.split("->")}, key=graph.nodes.index)
-    return {"edges": list(shared), "nodes": nodes, "shared_residual_labels": shared}
+    return {"edges": list(shared), "nodes": graph.nodes_of(list(shared)), "shared_residual_labels": shared}
 
 
 @torch.no_grad()
@@ -91,10 +90,7 @@ def detectable_edges(task_name: str, edges: list[str], ablation: str, seed: int 
     data = task.build(model, task.default_examples, seed)
     run = prepare_run(runtime, data, ablation, seed)
     graph = runtime.graph
-    masks = graph.mask().expand(len(edges), -1, -1).clone()
-    for i, name in enumerate(edges):
-        e = graph.edge_index(name)
-        masks[i, graph.edge_src[e], graph.edge_dst[e]] = 0.0
+    masks = graph.masks_without(torch.tensor([graph.edge_index(name) for name in edges]))
     pos = data.output_positions
     changed = (runtime.forward(data.clean, masks, run.ablated) - run.full_logits)[..., pos, :]
     change = changed.abs().flatten(1).amax(dim=1)
