@@ -69,9 +69,8 @@ class DiscoveryRun:
                 "KL to the full model is always 0 for a model with one output (e.g. tracr-xproportion); "
                 "use the task metric"
             )
-        pos = self.data.output_positions
-        full = torch.log_softmax(self.full_logits[..., pos, :], dim=-1)
-        this = torch.log_softmax(logits[..., pos, :], dim=-1)
+        full = torch.log_softmax(self.data.outputs(self.full_logits), dim=-1)
+        this = torch.log_softmax(self.data.outputs(logits), dim=-1)
         return (full.exp() * (full - this)).sum(dim=(-1, -2)).mean(-1)
 
 

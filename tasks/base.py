@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from datasets import Dataset
 from transformer_lens import HookedTransformer
 
 Metric = Callable[[torch.Tensor], torch.Tensor]
@@ -24,7 +25,12 @@ class TaskData:
         metric_name: short description, e.g. "neg. L2 to full-model output".
         reference: tokens for mean ablation (defaults to `corrupted` when None).
         output_positions: the positions whose outputs the task reads (for KL-based
-            objectives such as ACDC's and Edge Pruning's); the last position by default.
+            objectives such as ACDC's and Edge Pruning's): a slice shared by every example
+            (the last position by default), or a `[n]` / `[n, k]` index tensor when examples
+            differ in length (right-padded prompts read at each example's own last token).
+        dataset: the examples as a `datasets.Dataset` (prompts, answer and distractor tokens,
+            positions), for users who want to inspect or reuse them; None for synthetic tasks
+            that are nothing but token ids.
     """
 
     clean: torch.Tensor
@@ -32,7 +38,8 @@ class TaskData:
     metric: Metric
     metric_name: str
     reference: torch.Tensor | None = None
-    output_positions: slice = field(default_factory=lambda: slice(-1, None))
+    output_positions: slice | torch.Tensor = field(default_factory=lambda: slice(-1, None))
+    dataset: Dataset | None = None
 
     def __post_init__(self) -> None:
         if self.clean.shape != self.corrupted.shape:
@@ -44,6 +51,23 @@ class TaskData:
     @property
     def n_examples(self) -> int:
         return int(self.clean.shape[0])
+
+    def outputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logits at the output positions: `[..., n, pos, vocab]` -> `[..., n, k, vocab]`."""
+        return select_positions(logits, self.output_positions)
+
+
+def select_positions(logits: torch.Tensor, positions: slice | torch.Tensor) -> torch.Tensor:
+    """`logits[..., i, positions[i], :]` for every example i: `[..., n, pos, vocab]` -> `[..., n, k, vocab]`.
+
+    `positions` is a slice shared by every example, or a `[n]` / `[n, k]` tensor of indices.
+    """
+    if isinstance(positions, slice):
+        return logits[..., positions, :]
+    index = positions if positions.dim() == 2 else positions[:, None]
+    n, k = index.shape
+    expanded = index.to(logits.device)[..., None].expand(*logits.shape[:-3], n, k, logits.shape[-1])
+    return logits.gather(-2, expanded)
 
 
 @dataclass(frozen=True)

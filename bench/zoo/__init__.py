@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from transformer_lens import HookedTransformer
 
+from bench.graph import Graph, GraphSpec
 from bench.registry import UnknownNameError
 from bench.runtime import enable_edge_hooks
 from bench.zoo.architectures import HUB_ARCHITECTURES
@@ -21,7 +22,7 @@ from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random
 RANDOM_PREFIX = "random:"
 TRACR_MODELS = {"tracr-reverse": "reverse", "tracr-xproportion": "xproportion"}
 
-__all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_names", "model_status"]
+__all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_graph", "model_names", "model_status"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,16 @@ def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransform
         model = load_hub_model(HUB_ARCHITECTURES[name], device)
     model.eval()
     return enable_edge_hooks(model)
+
+
+def model_graph(name: str) -> Graph:
+    """The edge graph of a zoo model. For hub models it comes from the architecture table, so
+    ground truth can be checked (and `bench list` can count edges) without the weights."""
+    _check_name(name)
+    hub_name = name.removeprefix(RANDOM_PREFIX)
+    if hub_name in HUB_ARCHITECTURES:
+        config = HUB_ARCHITECTURES[hub_name].config
+        n_layers = config["n_layers"]
+        mlp_layers = tuple(not config.get("attn_only", False) for _ in range(n_layers))
+        return Graph(GraphSpec(n_layers, config["n_heads"], mlp_layers, bool(config.get("parallel_attn_mlp", False))))
+    return Graph.from_model(load_model(name))

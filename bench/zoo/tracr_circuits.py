@@ -91,8 +91,7 @@ def detectable_edges(task_name: str, edges: list[str], ablation: str, seed: int 
     run = prepare_run(runtime, data, ablation, seed)
     graph = runtime.graph
     masks = graph.masks_without(torch.tensor([graph.edge_index(name) for name in edges]))
-    pos = data.output_positions
-    changed = (runtime.forward(data.clean, masks, run.ablated) - run.full_logits)[..., pos, :]
+    changed = data.outputs(runtime.forward(data.clean, masks, run.ablated) - run.full_logits)
     change = changed.abs().flatten(1).amax(dim=1)
     return [name for name, delta in zip(edges, change.tolist(), strict=True) if delta > OUTPUT_CHANGE_TOL]
 
