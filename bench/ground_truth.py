@@ -64,8 +64,12 @@ def ground_truth_path(task: str, root: Path = GROUND_TRUTH_DIR) -> Path:
     return root / f"{task}.json"
 
 
-def has_ground_truth(task: str, root: Path = GROUND_TRUTH_DIR) -> bool:
-    return ground_truth_path(task, root).exists()
+def has_ground_truth(task: str, model: str | None = None, root: Path = GROUND_TRUTH_DIR) -> bool:
+    """Whether `task` has a ground-truth file, and (given `model`) whether it is a circuit of that model."""
+    path = ground_truth_path(task, root)
+    if not path.exists():
+        return False
+    return model is None or json.loads(path.read_text()).get("model") == model
 
 
 def load_ground_truth(task: str, graph: Graph, root: Path = GROUND_TRUTH_DIR) -> GroundTruth:

@@ -90,7 +90,7 @@ def roc_figure(results: list[RunResult], graph_for: dict[str, Graph], title: str
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     drawn = False
     for result in sorted(results, key=lambda r: r.key.method):
-        if not has_ground_truth(result.key.task):
+        if not has_ground_truth(result.key.task, result.key.model):
             continue
         graph = graph_for[result.key.model]
         truth = load_ground_truth(result.key.task, graph)
@@ -110,9 +110,9 @@ def roc_figure(results: list[RunResult], graph_for: dict[str, Graph], title: str
 
 
 def _graphs(results: list[RunResult]) -> dict[str, Graph]:
-    from bench.zoo import load_model
+    from bench.zoo import model_graph
 
-    return {model: Graph.from_model(load_model(model)) for model in {r.key.model for r in results}}
+    return {model: model_graph(model) for model in {r.key.model for r in results}}
 
 
 SORT_SCRIPT = """

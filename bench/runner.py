@@ -93,9 +93,10 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
 
 def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey) -> dict[str, Any]:
     """Score the ranking the same way for every method: faithfulness, and recovery of the
-    ground truth when the task has one."""
+    ground truth when the task has one for this very model (a circuit of GPT-2 small says
+    nothing about a random-weight twin or about GPT-2 XL)."""
     evaluation: dict[str, Any] = {"faithfulness": faithfulness(run, scores, seed=key.seed).to_json()}
-    if has_ground_truth(key.task):
+    if has_ground_truth(key.task, key.model):
         truth = load_ground_truth(key.task, run.graph)
         evaluation["ground_truth"] = ground_truth_recovery(run.graph, scores, truth, key.ablation)
     return evaluation

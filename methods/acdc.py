@@ -38,10 +38,14 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
   decisions equal the reference's (up to float rounding between batch shapes); after
   the first wrong prediction the rest of the batch is stale and is evaluated again. The
   tau grid shares all work until decisions differ: taus with the same circuit so far
-  are one branch, split at the first edge whose change falls between them. The masked
-  runtime recomputes the whole model for each mask, so batching saves only the fixed
-  cost per forward and stale speculation is pure waste: hence the small default window,
-  and `acdc_window=1` (shared tau sweep, no speculation) when a mask's compute dominates
+  are one branch, split at the first edge whose change falls between them. Work that
+  cannot change is reused: every edge into layers before the destination's is still
+  kept (they are visited later), so those blocks run as in the plain forward, and each
+  evaluation starts at the destination's layer from the plain run's cached outputs
+  (`MaskedRuntime.forward(start_layer=...)`; at `logits`, only the last block reruns).
+  The rest of each mask's forward is recomputed, so batching saves only the fixed cost
+  per forward and stale speculation is waste: hence the small default window, and
+  `acdc_window=1` (shared tau sweep, no speculation) when a mask's compute dominates
   (many tokens per mask).
 """
 
@@ -125,6 +129,18 @@ def _destination_sources(graph: Graph) -> torch.Tensor:
     return torch.tensor([graph.src_index.get(graph.destination_node(d), -1) for d in graph.destinations])
 
 
+def destination_layers(graph: Graph) -> list[int]:
+    """The first block a change at each destination can affect (logits: the last block, rerun
+    so that the runtime's hooks rebuild its output)."""
+    layers = [graph.spec.n_layers - 1] * graph.n_destinations
+    for layer in range(graph.spec.n_layers):
+        for dst in range(graph.layer_head_dst[layer].start, graph.layer_head_dst[layer].stop):
+            layers[dst] = layer
+        if layer in graph.mlp_dst:
+            layers[graph.mlp_dst[layer]] = layer
+    return layers
+
+
 def prune_dead_ends(graph: Graph, kept: torch.Tensor) -> torch.Tensor:
     """Drop edges whose destination node has no path to `logits` through kept edges.
 
@@ -147,29 +163,35 @@ def prune_dead_ends(graph: Graph, kept: torch.Tensor) -> torch.Tensor:
 class _Acdc:
     """One ACDC sweep: branches of tau runs visiting destinations in ACDC's order."""
 
-    def __init__(self, run: DiscoveryRun, badness: Callable, taus: Sequence[float], window: int) -> None:
+    def __init__(self, run: DiscoveryRun, badness: Callable, taus: Sequence[float], window: int, reuse: bool) -> None:
         graph = self.graph = run.graph
         self.run, self.badness, self.taus, self.window = run, badness, taus, window
         self.forwards = self.masks = 0
         self.incoming = [torch.nonzero(graph.edge_dst == d).flatten().flip(0) for d in range(graph.n_destinations)]
         self.outgoing = [torch.nonzero(graph.edge_src == s).flatten() for s in range(graph.n_sources)]
         self.dst_source = _destination_sources(graph).tolist()
+        self.start_layer = destination_layers(graph) if reuse else [0] * graph.n_destinations
+        self.clean_deltas = run.runtime.deltas(run.data.clean, run.ablated) if reuse else None
         self.visited = torch.zeros(graph.n_edges, dtype=torch.bool)  # edges of visited destinations
         self.last_change = torch.full((graph.n_sources,), math.nan, dtype=torch.float64)
 
-    def evaluate(self, kept: torch.Tensor) -> list[float]:
-        """b(C) for each circuit in `kept` `[M, n_edges]`, in forwards of at most `window` masks."""
+    def evaluate(self, kept: torch.Tensor, dst: int | None = None) -> list[float]:
+        """b(C) for each circuit in `kept` `[M, n_edges]`, in forwards of at most `window` masks;
+        with `dst`, the circuits differ from the full graph only from `dst`'s layer on."""
+        start_layer = 0 if dst is None else self.start_layer[dst]
         values: list[float] = []
         for start in range(0, len(kept), self.window):
             masks = self.graph.to_matrix(kept[start : start + self.window].float())
-            logits = self.run.runtime.forward(self.run.data.clean, masks, self.run.ablated)
+            logits = self.run.runtime.forward(
+                self.run.data.clean, masks, self.run.ablated, start_layer=start_layer, clean_deltas=self.clean_deltas
+            )
             values += self.badness(logits).double().tolist()
             self.forwards += 1
         self.masks += len(kept)
         return values
 
     def speculate(
-        self, br: _Branch, cand: torch.Tensor, guess: torch.Tensor
+        self, br: _Branch, dst: int, cand: torch.Tensor, guess: torch.Tensor
     ) -> tuple[list[bool], torch.Tensor, list[float]]:
         """Evaluate removing each of `cand` on top of the removals predicted before it; the
         changes measured along that path become the next predictions (`guess`, in place)."""
@@ -177,7 +199,7 @@ class _Acdc:
         n = len(cand)
         masks = br.kept.expand(n, -1).clone()
         masks[:, cand] &= ~(torch.tril(predicted.expand(n, n), diagonal=-1) | torch.eye(n, dtype=torch.bool))
-        values = self.evaluate(masks)
+        values = self.evaluate(masks, dst)
         before = br.value  # b of the predicted circuit so far
         for row, remove in enumerate(predicted.tolist()):
             guess[row] = values[row] - before
@@ -201,7 +223,7 @@ class _Acdc:
             br, start, guess = todo.pop()
             while start < len(cand):
                 stop = min(len(cand), start + self.window)
-                predicted, masks, values = self.speculate(br, cand[start:stop], guess[start:stop])
+                predicted, masks, values = self.speculate(br, dst, cand[start:stop], guess[start:stop])
                 for row, remove in enumerate(predicted):
                     change = values[row] - br.value  # exact: br is the predicted circuit so far
                     drop = tuple(t for t in br.taus if self.taus[t] > change)
@@ -280,7 +302,7 @@ def acdc_sweep(
         raise ValueError(f"acdc_window must be a positive integer, got {window}")
     window = min(window, masks_per_forward(run)) if batched else 1
     with torch.no_grad():
-        return _Acdc(run, badness, parse_taus(taus), window).sweep(shared=batched, progress=progress)
+        return _Acdc(run, badness, parse_taus(taus), window, reuse=batched).sweep(shared=batched, progress=progress)
 
 
 @register_method(

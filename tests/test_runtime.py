@@ -211,3 +211,29 @@ def test_unknown_ablation_kind_names_the_choices() -> None:
     runtime = MaskedRuntime(tiny_model())
     with pytest.raises(ValueError, match="unknown ablation kind 'resample'; valid choices: corrupted, mean, zero"):
         runtime.ablate("resample")
+
+
+@pytest.mark.parametrize("start_layer", [1, 2])
+@torch.no_grad()
+def test_starting_at_a_layer_equals_the_full_masked_forward(
+    any_tiny_model: HookedTransformer, token_pair, start_layer: int
+) -> None:
+    """Skipping the blocks whose inputs are all kept (ACDC's reuse) changes nothing."""
+    clean, corrupt = token_pair
+    runtime = MaskedRuntime(any_tiny_model)
+    graph = runtime.graph
+    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
+    masks = torch.rand(3, graph.n_sources, graph.n_destinations, generator=torch.Generator().manual_seed(0))
+    masks[:, :, : graph.layer_head_dst[start_layer].start] = 1.0  # every edge into earlier layers kept
+    full = runtime.forward(clean, masks, ablated)
+    resumed = runtime.forward(
+        clean, masks, ablated, start_layer=start_layer, clean_deltas=runtime.deltas(clean, ablated)
+    )
+    assert (resumed - full).abs().max() < TOL
+    # the precondition is real: upstream mask cells are not read, though they do matter
+    masks[:, 0, 0] = 0.0
+    ignored = runtime.forward(
+        clean, masks, ablated, start_layer=start_layer, clean_deltas=runtime.deltas(clean, ablated)
+    )
+    assert (ignored - full).abs().max() < TOL
+    assert (runtime.forward(clean, masks, ablated) - full).abs().max() > TOL
