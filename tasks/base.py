@@ -84,6 +84,7 @@ class Task:
         ablations: ablation kinds that are meaningful for this task.
         other_models: zoo models besides `model` the task can run on (e.g. `random:gpt2`).
         suite_ablations: the ablations `bench run --all` uses for this task by default.
+        metric: the task metric in a few words, for `bench list` (e.g. "logit diff IO - S").
     """
 
     name: str
@@ -95,6 +96,7 @@ class Task:
     ablations: tuple[str, ...] = field(default=("corrupted", "mean", "zero"))
     other_models: tuple[str, ...] = ()
     suite_ablations: tuple[str, ...] = ("corrupted",)
+    metric: str = ""
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from bench.ground_truth import (
     load_ground_truth,
 )
 from bench.runtime import MaskedRuntime
-from bench.zoo import load_model
+from bench.zoo import load_model, model_graph
 from bench.zoo.tracr_circuits import ground_truth_payload
 from methods import score_edges
 from tasks import TASKS
@@ -30,7 +30,9 @@ def test_every_ground_truth_file_loads_against_its_models_graph() -> None:
     assert {f.stem for f in files} >= set(TRACR_TASKS)
     for path in files:
         task = TASKS.get(path.stem)
-        truth = load_ground_truth(path.stem, Graph.from_model(load_model(task.model)))
+        model = json.loads(path.read_text())["model"]
+        assert model in task.models, f"{path.name} is a circuit of {model}, which task {task.name} does not run on"
+        truth = load_ground_truth(path.stem, model_graph(model))
         assert truth.edges and truth.source
 
 

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
                 t.name,
                 f"model={t.model}",
                 f"n={t.default_examples}",
-                "ground truth" if has_ground_truth(t.name) else "no ground truth",
+                f"metric: {t.metric}",
+                "ground truth" if has_ground_truth(t.name, t.model) else "no ground truth",
                 t.description,
             )
             for t in (TASKS.get(n) for n in TASKS)

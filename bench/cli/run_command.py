@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, record_failure, result_exists
 from bench.runner import RunRequest, execute
 from bench.suite import plan_suite
-from bench.zoo import ModelUnavailable, model_status
+from bench.zoo import ModelStatus, ModelUnavailable, model_status
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -103,14 +103,17 @@ def _label(request: RunRequest) -> str:
 def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
     requests = plan_suite(args.methods, args.tasks, args.models, args.seeds, args.ablations, args.examples, options)
     skipped, done, failed = 0, 0, 0
+    statuses: dict[str, ModelStatus] = {}  # one availability probe per model, one line per missing model
     for request in tqdm(requests, desc="runs", unit="run"):
         key = request.resolve()
         if not args.force and result_exists(key, args.results_dir):
             skipped += 1
             continue
-        status = model_status(key.model)
-        if not status.available:
-            tqdm.write(f"skip {_label(request)}: model {key.model} {status.reason}")
+        if key.model not in statuses:
+            statuses[key.model] = model_status(key.model)
+            if not statuses[key.model].available:
+                tqdm.write(f"skip every run on model {key.model}: {statuses[key.model].reason}")
+        if not statuses[key.model].available:
             skipped += 1
             continue
         try:
