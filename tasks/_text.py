@@ -19,11 +19,7 @@ from datasets import Dataset
 from transformer_lens import HookedTransformer
 from transformers import PreTrainedTokenizerBase
 
-from tasks.base import Metric, TaskData, select_positions
-
-
-class TaskInputError(ValueError):
-    """A task cannot be built for this model or tokenizer; the message is one line saying why."""
+from tasks.base import Metric, TaskData, TaskInputError, select_positions
 
 
 def model_tokenizer(model: HookedTransformer, task: str) -> PreTrainedTokenizerBase:
@@ -204,3 +200,26 @@ def weighted_probability(positions: torch.Tensor, token_ids: torch.Tensor, weigh
         return (probs * weights.to(probs.dtype)).sum(-1)
 
     return metric
+
+
+def signed_weights(
+    positive: Sequence[Sequence[int]], negative: Sequence[Sequence[int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids `[k]` and weights `[n, k]` (+1 per positive id, -1 per negative id of each
+    example) for `weighted_probability`: P(positive set) - P(negative set) per example. A token
+    in both sets of an example cancels, as it does in a difference of two sums."""
+    token_ids = sorted({token for row in (*positive, *negative) for token in row})
+    column = {token: j for j, token in enumerate(token_ids)}
+    weights = torch.zeros(len(positive), len(token_ids))
+    for i, (good, bad) in enumerate(zip(positive, negative, strict=True)):
+        for token in good:
+            weights[i, column[token]] += 1.0
+        for token in bad:
+            weights[i, column[token]] -= 1.0
+    return torch.tensor(token_ids, dtype=torch.long), weights
+
+
+def set_probability_difference(examples: Dataset) -> Metric:
+    """P(answer set) - P(distractor set) at each example's last token."""
+    token_ids, weights = signed_weights(examples["answer_ids"], examples["distractor_ids"])
+    return weighted_probability(torch.tensor(examples["position"]), token_ids, weights)

@@ -9,6 +9,11 @@ import torch
 from datasets import Dataset
 from transformer_lens import HookedTransformer
 
+
+class TaskInputError(ValueError):
+    """A task cannot be built for this model or tokenizer; the message is one line saying why."""
+
+
 Metric = Callable[[torch.Tensor], torch.Tensor]
 """Maps logits `[..., n_examples, pos, d_vocab_out]` to per-example scores `[..., n_examples]`;
 higher means closer to the full model's behaviour on the task."""

@@ -99,3 +99,21 @@ def test_recorded_options_include_defaults(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (result,) = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
     assert result["options"] == {"steps": 5}
+
+
+def test_text_task_on_a_model_without_tokenizer_is_refused_in_one_line(tmp_path: Path) -> None:
+    proc = bench(
+        "run", "--method", "random", "--task", "gendered-pronoun", "--model", "random:gpt2",
+        "--results-dir", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'gendered-pronoun'" in lines[0] and "'random:gpt2'" in lines[0]
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_run_all_says_once_per_model_that_it_is_unavailable(tmp_path: Path) -> None:
+    proc = bench("run", "--all", "--tasks", "sva,hypernymy", "--results-dir", str(tmp_path))  # HF_HUB_OFFLINE=1
+    assert proc.returncode == 0
+    assert proc.stdout.count("skip every run on model gpt2") + proc.stderr.count("skip every run on model gpt2") == 1
+    assert "0 run" in proc.stdout and "0 failed" in proc.stdout

@@ -9,6 +9,7 @@ from bench.cli import check_command, ground_truth_command, list_command, report_
 from bench.registry import UnknownNameError
 from bench.runner import IncompatibleChoice
 from bench.zoo import ModelUnavailable
+from tasks.base import TaskInputError
 
 EPILOG = """examples:
   python -m bench list
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UnknownNameError, IncompatibleChoice) as err:
+    except (UnknownNameError, IncompatibleChoice, TaskInputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except ModelUnavailable as err:

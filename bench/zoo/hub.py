@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from bench.zoo.architectures import STRUCTURAL_FIELDS, HubArchitecture
 
@@ -84,8 +85,21 @@ def load_hub_model(arch: HubArchitecture, device: str = "cpu") -> HookedTransfor
 
 
 def random_hub_model(arch: HubArchitecture, seed: int, device: str = "cpu") -> HookedTransformer:
-    """The same architecture with seeded random weights and no tokenizer (nothing downloaded)."""
+    """The same architecture with seeded random weights (nothing downloaded); it has the real
+    tokenizer only when that is cached locally."""
     fields = {k: v for k, v in arch.config.items() if k != "tokenizer_name"}
     cfg = HookedTransformerConfig(**fields, seed=seed, device=device, model_name=f"random:{arch.name}")
     torch.manual_seed(seed)
-    return HookedTransformer(cfg)
+    return HookedTransformer(cfg, tokenizer=cached_tokenizer(arch))
+
+
+def cached_tokenizer(arch: HubArchitecture) -> PreTrainedTokenizerBase | None:
+    """The real tokenizer when it is already in the local cache (never downloaded here), so a
+    random-weight stand-in can run text tasks at the real model's cost."""
+    name = arch.config.get("tokenizer_name")
+    if name is None:
+        return None
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except OSError:
+        return None
