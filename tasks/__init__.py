@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from bench.registry import Registry
-from tasks import country_capital, gendered_pronoun, hypernymy, sva, tracr_reverse, tracr_xproportion
+from tasks import (
+    country_capital,
+    docstring,
+    gendered_pronoun,
+    greater_than,
+    hypernymy,
+    ioi,
+    sva,
+    tracr_reverse,
+    tracr_xproportion,
+)
 from tasks.base import Task, TaskData
 
 TASKS: Registry[Task] = Registry("task")
-for _module in (tracr_reverse, tracr_xproportion, sva, country_capital, hypernymy, gendered_pronoun):
+for _module in (
+    tracr_reverse,
+    tracr_xproportion,
+    ioi,
+    greater_than,
+    docstring,
+    sva,
+    country_capital,
+    hypernymy,
+    gendered_pronoun,
+):
     TASKS.add(_module.TASK.name, _module.TASK)
 
 __all__ = ["TASKS", "Task", "TaskData"]

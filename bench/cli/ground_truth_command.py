@@ -1,53 +1,86 @@
-"""`bench ground-truth`: derive the Tracr circuits from their weights, or check every file."""
+"""`bench ground-truth`: derive a ground-truth circuit (Tracr: from the weights; IOI, greater-than,
+docstring: from ACDC's canonical rules), or check every file against its model's graph."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from bench.ground_truth import GROUND_TRUTH_DIR, GroundTruthError, load_ground_truth, write_ground_truth
-from bench.zoo import TRACR_MODELS, load_model
+from bench.zoo import TRACR_MODELS, model_graph
 from tasks import TASKS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("ground-truth", help="derive or check ground-truth circuits")
     actions = parser.add_subparsers(dest="action", required=True)
-    derive = actions.add_parser("derive", help="write ground_truth/<task>.json for a Tracr task")
-    derive.add_argument("task", help="a task on a Tracr model (tracr-reverse, tracr-xproportion)")
+    derive = actions.add_parser("derive", help="write ground_truth/<task>.json")
+    derive.add_argument(
+        "task", help="a Tracr task (tracr-reverse, tracr-xproportion) or a canonical one (ioi, greater-than, docstring)"
+    )
+    derive.add_argument(
+        "--detectable",
+        action="store_true",
+        help="canonical tasks: also measure which edges are detectable per ablation (needs the real weights)",
+    )
     derive.set_defaults(handler=run_derive)
     check = actions.add_parser("check", help="load every ground-truth file against its model's graph")
     check.set_defaults(handler=run_check)
 
 
-def run_derive(args: argparse.Namespace) -> int:
-    from bench.zoo.tracr_circuits import ground_truth_payload
+def _tracr_tasks() -> list[str]:
+    return [name for name in TASKS if TASKS.get(name).model in TRACR_MODELS]
 
-    task = TASKS.get(args.task)
-    if task.model not in TRACR_MODELS:
+
+def canonical_payload(task: str, detectable: bool) -> dict:
+    from bench.canonical_circuits import ground_truth_payload, measure_detectable
+    from bench.detectability import DETECTABLE_RULE
+
+    payload = ground_truth_payload(task)
+    if detectable:
+        del payload["detectable_note"]
+        payload["detectable_rule"] = DETECTABLE_RULE
+        payload["detectable"] = measure_detectable(task)
+    return payload
+
+
+def run_derive(args: argparse.Namespace) -> int:
+    from bench.canonical_circuits import CANONICAL
+
+    if args.task in CANONICAL:
+        payload = canonical_payload(args.task, args.detectable)
+    elif args.task in _tracr_tasks():
+        from bench.zoo.tracr_circuits import ground_truth_payload
+
+        payload = ground_truth_payload(args.task)
+    else:
+        choices = [*_tracr_tasks(), *CANONICAL]
         print(
-            f"error: task {args.task!r} is not on a Tracr model; valid choices: "
-            f"{', '.join(n for n in TASKS if TASKS.get(n).model in TRACR_MODELS)}",
+            f"error: no derivable ground truth for task {args.task!r}; valid choices: {', '.join(choices)}",
             file=sys.stderr,
         )
         return 2
-    path = write_ground_truth(ground_truth_payload(args.task))
+    path = write_ground_truth(payload)
     print(f"wrote {path}")
     return 0
 
 
-def run_check(args: argparse.Namespace) -> int:
-    from bench.graph import Graph
+def _model_of(path: Path) -> str:
+    """The model the file is a circuit of (its graph is what the file must fit)."""
+    return json.loads(path.read_text())["model"]
 
+
+def run_check(args: argparse.Namespace) -> int:
     failures = 0
     for path in sorted(GROUND_TRUTH_DIR.glob("*.json")):
-        task = TASKS.get(path.stem)
         try:
-            truth = load_ground_truth(path.stem, Graph.from_model(load_model(task.model)))
+            truth = load_ground_truth(path.stem, model_graph(_model_of(path)))
         except GroundTruthError as err:
             print(f"FAIL {err}")
             failures += 1
             continue
-        detectable = ", ".join(f"{kind} {len(edges)}" for kind, edges in truth.detectable.items())
+        detectable = ", ".join(f"{kind} {len(edges)}" for kind, edges in truth.detectable.items()) or "not measured"
         print(f"ok   {path.name}: {len(truth.edges)} edges, {len(truth.nodes)} nodes; detectable: {detectable}")
     return 1 if failures else 0

@@ -21,14 +21,12 @@ from typing import Any
 
 import torch
 
-from bench.discovery import prepare_run
+from bench.detectability import DETECTABLE_RULE, detectable_edges
 from bench.graph import Graph
-from bench.runtime import MaskedRuntime
 from bench.zoo import TRACR_MODELS, load_model
 from bench.zoo.tracr_models import build_tracr_model
 
 WEIGHT_TOL = 1e-6
-OUTPUT_CHANGE_TOL = 1e-3
 
 
 def stable_label(label: str) -> str:
@@ -78,22 +76,14 @@ def derive_circuit(model_name: str) -> dict[str, Any]:
     return {"edges": list(shared), "nodes": graph.nodes_of(list(shared)), "shared_residual_labels": shared}
 
 
-@torch.no_grad()
-def detectable_edges(task_name: str, edges: list[str], ablation: str, seed: int = 0) -> list[str]:
-    """The circuit edges whose removal alone changes some output by more than
-    OUTPUT_CHANGE_TOL on the task's default examples under `ablation`."""
+def tracr_detectable_edges(task_name: str, edges: list[str], ablation: str, seed: int = 0) -> list[str]:
+    """The circuit edges detectable under `ablation` on the task's default examples."""
     from tasks import TASKS
 
     task = TASKS.get(task_name)
     model = load_model(task.model)
-    runtime = MaskedRuntime(model)
     data = task.build(model, task.default_examples, seed)
-    run = prepare_run(runtime, data, ablation, seed)
-    graph = runtime.graph
-    masks = graph.masks_without(torch.tensor([graph.edge_index(name) for name in edges]))
-    changed = data.outputs(runtime.forward(data.clean, masks, run.ablated) - run.full_logits)
-    change = changed.abs().flatten(1).amax(dim=1)
-    return [name for name, delta in zip(edges, change.tolist(), strict=True) if delta > OUTPUT_CHANGE_TOL]
+    return detectable_edges(model, data, edges, ablation, seed, chunk=len(edges))
 
 
 def ground_truth_payload(task_name: str) -> dict[str, Any]:
@@ -102,7 +92,7 @@ def ground_truth_payload(task_name: str) -> dict[str, Any]:
 
     task = TASKS.get(task_name)
     circuit = derive_circuit(task.model)
-    detectable = {kind: detectable_edges(task_name, circuit["edges"], kind) for kind in task.ablations}
+    detectable = {kind: tracr_detectable_edges(task_name, circuit["edges"], kind) for kind in task.ablations}
     return {
         "task": task_name,
         "model": task.model,
@@ -113,10 +103,7 @@ def ground_truth_payload(task_name: str) -> dict[str, Any]:
             "rule": "u->v is in the circuit iff the residual dimensions u writes overlap those v reads",
             "generated_by": "python -m bench ground-truth derive " + task_name,
         },
-        "detectable_rule": (
-            f"removing the edge alone changes some output by more than {OUTPUT_CHANGE_TOL} on the task's "
-            "default examples (seed 0) under that ablation"
-        ),
+        "detectable_rule": DETECTABLE_RULE,
         "nodes": circuit["nodes"],
         "edges": circuit["edges"],
         "detectable": detectable,
