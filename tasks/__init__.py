@@ -6,6 +6,7 @@ from bench.registry import Registry
 from tasks import (
     country_capital,
     docstring,
+    gender_bias,
     gendered_pronoun,
     greater_than,
     hypernymy,
@@ -27,6 +28,7 @@ for _module in (
     country_capital,
     hypernymy,
     gendered_pronoun,
+    gender_bias,
 ):
     TASKS.add(_module.TASK.name, _module.TASK)
 
