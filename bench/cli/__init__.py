@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.cli import check_command, ground_truth_command, list_command, report_command, run_command
+from bench.cli import check_command, ground_truth_command, list_command, models_command, report_command, run_command
 from bench.registry import UnknownNameError
 from bench.runner import IncompatibleChoice
 from bench.zoo import ModelUnavailable
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     ground_truth_command.add_parser(commands)
     report_command.add_parser(commands)
     check_command.add_parser(commands)
+    models_command.add_parser(commands)
     return parser
 
 

@@ -5,6 +5,8 @@ Names:
         real weights from the Hugging Face hub, through TransformerLens.
     `random:<hub name>`: the same architecture with seeded random weights (offline).
     `tracr-reverse`, `tracr-xproportion`: compiled here from RASP programs with tracr.
+    `siit-reverse`, `siit-xproportion`, `siit-sort`, `siit-hist`, `induction-2l`: trained here
+        with known circuits and cached (`bench.zoo.trained`); the first load trains them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bench.registry import UnknownNameError
 from bench.runtime import enable_edge_hooks
 from bench.zoo.architectures import HUB_ARCHITECTURES
 from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random_hub_model
+from bench.zoo.trained import TRAINED_MODELS, load_trained, status_line
 
 RANDOM_PREFIX = "random:"
 TRACR_MODELS = {"tracr-reverse": "reverse", "tracr-xproportion": "xproportion"}
@@ -28,13 +31,13 @@ __all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_graph", "mode
 @dataclass(frozen=True)
 class ModelStatus:
     name: str
-    kind: str  # "hub", "random" or "tracr"
+    kind: str  # "hub", "random", "tracr" or "trained"
     available: bool
     reason: str
 
 
 def model_names(include_random: bool = True) -> list[str]:
-    names = [*HUB_ARCHITECTURES, *TRACR_MODELS]
+    names = [*HUB_ARCHITECTURES, *TRACR_MODELS, *TRAINED_MODELS]
     if include_random:
         names += [RANDOM_PREFIX + name for name in HUB_ARCHITECTURES]
     return names
@@ -50,6 +53,8 @@ def model_status(name: str) -> ModelStatus:
     _check_name(name)
     if name in TRACR_MODELS:
         return ModelStatus(name, "tracr", True, "compiled locally with tracr")
+    if name in TRAINED_MODELS:
+        return ModelStatus(name, "trained", True, status_line(name))
     if name.startswith(RANDOM_PREFIX):
         return ModelStatus(name, "random", True, "random weights, built locally")
     ok, reason = availability(HUB_ARCHITECTURES[name])
@@ -57,7 +62,8 @@ def model_status(name: str) -> ModelStatus:
 
 
 def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransformer:
-    """Load a zoo model in eval mode with the graph's hooks enabled.
+    """Load a zoo model in eval mode with the graph's hooks enabled; a trained model that is
+    not in the cache yet is trained first (minutes, with a progress bar).
 
     Raises:
         UnknownNameError: `name` is not in the zoo (the message lists the valid names).
@@ -68,6 +74,8 @@ def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransform
         from bench.zoo.tracr_models import build_tracr_model
 
         model = build_tracr_model(TRACR_MODELS[name]).model
+    elif name in TRAINED_MODELS:
+        model = load_trained(name)
     elif name.startswith(RANDOM_PREFIX):
         model = random_hub_model(HUB_ARCHITECTURES[name.removeprefix(RANDOM_PREFIX)], seed, device)
     else:

@@ -1,0 +1,35 @@
+"""induction: predict the second half of a repeated random-token sequence (induction heads).
+
+Works on any model: token ids are drawn below the model's vocabulary size. The corruption
+resamples the first occurrence, so the second half is no longer a repeat.
+"""
+
+from __future__ import annotations
+
+from transformer_lens import HookedTransformer
+
+from bench.zoo.trained.induction import EVAL_EXAMPLES, repeat_logprob, repeat_positions, repeated_sequences
+from tasks.base import Task, TaskData
+
+
+def build_induction_data(model: HookedTransformer, n_examples: int, seed: int) -> TaskData:
+    clean, corrupted = repeated_sequences(n_examples, model.cfg.d_vocab, seed)
+    return TaskData(
+        clean,
+        corrupted,
+        repeat_logprob(clean),
+        "mean log-prob of the next token on the repeat",
+        output_positions=repeat_positions(),
+    )
+
+
+TASK = Task(
+    name="induction",
+    model="induction-2l",
+    description="continue a repeated random-token sequence",
+    metric="mean log-prob of the next token on the repeat",
+    citation="Olsson et al. 2022 (induction heads); Conmy et al. 2023, ACDC (induction task, redwood_attn_2l)",
+    build=build_induction_data,
+    default_examples=EVAL_EXAMPLES,
+    other_models=("redwood_attn_2l", "random:redwood_attn_2l"),
+)
