@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from transformer_lens import HookedTransformer
 
-from bench.zoo.trained.induction import EVAL_EXAMPLES, repeat_logprob, repeat_positions, repeated_sequences
+from bench.zoo.trained.induction import repeat_logprob, repeat_positions, repeated_sequences
 from tasks.base import Task, TaskData
 
 
@@ -30,6 +30,6 @@ TASK = Task(
     metric="mean log-prob of the next token on the repeat",
     citation="Olsson et al. 2022 (induction heads); Conmy et al. 2023, ACDC (induction task, redwood_attn_2l)",
     build=build_induction_data,
-    default_examples=EVAL_EXAMPLES,
+    default_examples=64,  # ACDC's induction ROC runs used 50 sequences; 256 made ACDC take 8 minutes here
     other_models=("redwood_attn_2l", "random:redwood_attn_2l"),
 )
