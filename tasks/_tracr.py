@@ -8,7 +8,7 @@ import torch
 from transformer_lens import HookedTransformer
 
 from bench.zoo.tracr_models import build_tracr_model
-from tasks.base import TaskData
+from tasks.base import TaskData, token_pairs_dataset
 
 
 def neg_l2_to(target: torch.Tensor):
@@ -37,5 +37,10 @@ def build_tracr_data(program: str, model: HookedTransformer, n_examples: int, se
     with torch.no_grad():
         target = model(clean)
     return TaskData(
-        clean, corrupted, neg_l2_to(target), "neg. squared L2 to full-model output", output_positions=slice(1, None)
+        clean,
+        corrupted,
+        neg_l2_to(target),
+        "neg. squared L2 to full-model output",
+        output_positions=slice(1, None),
+        dataset=token_pairs_dataset(clean, corrupted),
     )

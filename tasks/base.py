@@ -34,8 +34,8 @@ class TaskData:
             (the last position by default), or a `[n]` / `[n, k]` index tensor when examples
             differ in length (right-padded prompts read at each example's own last token).
         dataset: the examples as a `datasets.Dataset` (prompts, answer and distractor tokens,
-            positions), for users who want to inspect or reuse them; None for synthetic tasks
-            that are nothing but token ids.
+            positions; token ids only for the synthetic tasks), for users who want to inspect or
+            reuse them.
     """
 
     clean: torch.Tensor
@@ -106,3 +106,9 @@ class Task:
     @property
     def models(self) -> tuple[str, ...]:
         return (self.model, *self.other_models)
+
+
+def token_pairs_dataset(clean: torch.Tensor, corrupted: torch.Tensor) -> Dataset:
+    """The examples of a task that is nothing but token ids (Tracr, SIIT, induction) as a
+    `datasets.Dataset`, like the text tasks' prompt datasets."""
+    return Dataset.from_dict({"clean_ids": clean.tolist(), "corrupted_ids": corrupted.tolist()})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from transformer_lens import HookedTransformer
 
 from bench.zoo.trained.induction import repeat_logprob, repeat_positions, repeated_sequences
-from tasks.base import Task, TaskData
+from tasks.base import Task, TaskData, token_pairs_dataset
 
 
 def build_induction_data(model: HookedTransformer, n_examples: int, seed: int) -> TaskData:
@@ -20,6 +20,7 @@ def build_induction_data(model: HookedTransformer, n_examples: int, seed: int) -
         repeat_logprob(clean),
         "mean log-prob of the next token on the repeat",
         output_positions=repeat_positions(),
+        dataset=token_pairs_dataset(clean, corrupted),
     )
 
 

@@ -6,7 +6,7 @@ import torch
 from transformer_lens import HookedTransformer
 
 from bench.zoo.trained import programs, siit
-from tasks.base import TaskData
+from tasks.base import TaskData, token_pairs_dataset
 
 CITATION = "Gupta et al. 2024, InterpBench (SIIT); program from tracr lib (Lindner et al. 2023)"
 
@@ -36,4 +36,11 @@ def build_siit_data(program: str, model: HookedTransformer, n_examples: int, see
         full = model(clean)
     categorical = programs.tracr_program(program).categorical
     name = "log-prob of the full model's answer" if categorical else "neg. squared L2 to full-model output"
-    return TaskData(clean, corrupted, _metric(categorical, full), name, output_positions=slice(1, None))
+    return TaskData(
+        clean,
+        corrupted,
+        _metric(categorical, full),
+        name,
+        output_positions=slice(1, None),
+        dataset=token_pairs_dataset(clean, corrupted),
+    )

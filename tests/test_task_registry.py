@@ -11,7 +11,7 @@ import pytest
 
 from bench.ground_truth import has_ground_truth
 from bench.runtime import ABLATION_KINDS
-from bench.zoo import model_names
+from bench.zoo import load_model, model_names
 from tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +40,12 @@ def test_bench_list_shows_every_task_with_model_size_metric_and_ground_truth() -
         assert f"model={task.model}" in line and f"n={task.default_examples}" in line
         assert f"metric: {task.metric}" in line
         assert ("no ground truth" not in line) == has_ground_truth(name, task.model)
+
+
+@pytest.mark.parametrize("name", ["tracr-reverse", "tracr-xproportion", "siit-hist", "induction"])
+def test_token_id_tasks_expose_their_examples_as_a_dataset(name: str) -> None:
+    task = TASKS.get(name)
+    data = task.build(load_model(task.model), 16, 0)
+    assert data.dataset is not None and data.dataset.num_rows == data.n_examples
+    assert data.dataset["clean_ids"] == data.clean.tolist()
+    assert data.dataset["corrupted_ids"] == data.corrupted.tolist()
