@@ -190,6 +190,15 @@ def logit_difference(positions: torch.Tensor, answers: torch.Tensor, distractors
     return metric
 
 
+def examples_logit_difference(
+    examples: Dataset, answers: str = "answer_id", distractors: str = "distractor_id"
+) -> Metric:
+    """`logit_difference` read from a prompt dataset's `position` and answer/distractor columns."""
+    return logit_difference(
+        torch.tensor(examples["position"]), torch.tensor(examples[answers]), torch.tensor(examples[distractors])
+    )
+
+
 def weighted_probability(positions: torch.Tensor, token_ids: torch.Tensor, weights: torch.Tensor) -> Metric:
     """`sum_k weights[i, k] * P(token_ids[k])` at each example's last token: probability
     differences such as greater-than's P(later year) - P(earlier or same year)."""

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import random
 
-import torch
 from datasets import Dataset
 from transformer_lens import HookedTransformer
 from transformers import PreTrainedTokenizerBase
 
 from tasks._text import (
-    logit_difference,
+    examples_logit_difference,
     model_tokenizer,
     prompt_examples,
     require_enough,
@@ -87,9 +86,7 @@ def make_examples(tokenizer: PreTrainedTokenizerBase, n_examples: int, seed: int
 
 def build(model: HookedTransformer, n_examples: int, seed: int) -> TaskData:
     examples = make_examples(model_tokenizer(model, NAME), n_examples, seed)
-    metric = logit_difference(
-        torch.tensor(examples["position"]), torch.tensor(examples["answer_id"]), torch.tensor(examples["distractor_id"])
-    )
+    metric = examples_logit_difference(examples)
     return text_task_data(model, examples, metric, "logit(he/she) - logit(she/he)", NAME)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 
-import torch
 from datasets import Dataset
 from transformer_lens import HookedTransformer
 from transformers import PreTrainedTokenizerBase
@@ -21,7 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from tasks._text import (
     TaskInputError,
     encode,
-    logit_difference,
+    examples_logit_difference,
     model_tokenizer,
     prompt_examples,
     require_enough,
@@ -118,9 +117,7 @@ def make_examples(tokenizer: PreTrainedTokenizerBase, n_examples: int, seed: int
 
 def build(model: HookedTransformer, n_examples: int, seed: int) -> TaskData:
     examples = make_examples(model_tokenizer(model, NAME), n_examples, seed)
-    metric = logit_difference(
-        torch.tensor(examples["position"]), torch.tensor(examples["io_id"]), torch.tensor(examples["s_id"])
-    )
+    metric = examples_logit_difference(examples, answers="io_id", distractors="s_id")
     return text_task_data(model, examples, metric, "logit diff IO - S at the last token", NAME)
 
 
