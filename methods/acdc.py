@@ -29,24 +29,27 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
   which greedy pruning does not guarantee. `AcdcSweep.nested` says whether they are, and
   a warning is given when they are not.
 - Speed (option `batched`, default 1; 0 is the reference: one masked forward per tried
-  edge, each tau on its own). The removals of a destination's next `acdc_window`
-  candidates (default 16) are evaluated speculatively in one batched forward, each mask
-  also holding the removals predicted for the candidates before it. A prediction is the
-  latest change measured for the same source (any destination, any tau); sources not
-  yet measured follow the branch's majority decision so far. Walking the candidates in
-  order, every decision reads a value computed on exactly the current circuit, so
-  decisions equal the reference's (up to float rounding between batch shapes); after
-  the first wrong prediction the rest of the batch is stale and is evaluated again. The
-  tau grid shares all work until decisions differ: taus with the same circuit so far
+  edge, each tau on its own). Candidates are decided in sequences: `logits`, each MLP,
+  and all head inputs of one layer together (`destination_groups`; no head feeds another
+  head of its layer, so whether a head is cut off is known when its layer starts). The
+  removals of a sequence's next candidates are evaluated speculatively in one batched
+  forward, each mask also holding the removals predicted for the candidates before it. A
+  prediction is the latest change measured for the same source (any destination, any
+  tau); sources not yet measured follow the branch's majority decision so far. Walking
+  the candidates in order, every decision reads a value computed on exactly the current
+  circuit, so decisions equal the reference's (up to float rounding between batch
+  shapes); after the first wrong prediction the rest of the batch is stale and is
+  evaluated again. How many candidates a forward tries (`next_window`, at most
+  `acdc_window`) trades the fixed cost of a forward against the masks that a
+  misprediction wastes, from the misprediction rate so far and the run's tokens per mask.
+  The tau grid shares all work until decisions differ: taus with the same circuit so far
   are one branch, split at the first edge whose change falls between them. Work that
-  cannot change is reused: every edge into layers before the destination's is still
-  kept (they are visited later), so those blocks run as in the plain forward, and each
+  cannot change is reused: every edge into layers before the destination's is still kept
+  (they are visited later), so those blocks run as in the plain forward, and each
   evaluation starts at the destination's layer from the plain run's cached outputs
   (`MaskedRuntime.forward(start_layer=...)`; at `logits`, only the last block reruns).
-  The rest of each mask's forward is recomputed, so batching saves only the fixed cost
-  per forward and stale speculation is waste: hence the small default window, and
-  `acdc_window=1` (shared tau sweep, no speculation) when a mask's compute dominates
-  (many tokens per mask).
+  The rest of each mask's forward is recomputed, so batching saves the fixed cost per
+  forward, not compute: with many tokens per mask the windows shrink towards one.
 """
 
 from __future__ import annotations
@@ -65,7 +68,14 @@ from methods.exact_patching import masks_per_forward
 from methods.spec import register_method
 
 DEFAULT_TAUS: tuple[float, ...] = tuple(10.0 ** (k / 2) for k in range(-10, 1))
-DEFAULT_WINDOW = 16
+DEFAULT_WINDOW = 64
+# The fixed cost of one forward (hooks, Python, kernel launches) in token-rows of compute,
+# and the most token-rows worth stacking: on CPU a 4-layer, d_model-64 forward cost
+# 1.3 ms for one mask of 8 tokens and 0.1 ms per extra mask; past a few hundred rows in
+# one forward the stacked activations outgrow the cache and each row costs more than it
+# does alone. They set only the batching (`_Acdc.next_window`), never a decision.
+FORWARD_OVERHEAD_TOKENS = 256
+MAX_FORWARD_TOKENS = 512
 METRICS = ("auto", "kl", "task")
 DEFAULTS: dict[str, object] = {
     "taus": list(DEFAULT_TAUS),
@@ -124,6 +134,21 @@ def destination_order(graph: Graph) -> list[int]:
     return order
 
 
+def destination_groups(graph: Graph) -> list[list[int]]:
+    """`destination_order` cut into runs whose cut-off checks depend only on earlier runs:
+    `logits`, then per layer its MLP, then all its heads' inputs. A head's outgoing edges
+    go to its layer's MLP and to later layers, never to another head of its layer, so every
+    head input of a layer can be decided in one sequence of candidates."""
+    head_layer = {d: layer for layer, heads in enumerate(graph.layer_head_dst) for d in range(heads.start, heads.stop)}
+    groups: list[list[int]] = []
+    for dst in destination_order(graph):
+        if groups and dst in head_layer and head_layer.get(groups[-1][-1]) == head_layer[dst]:
+            groups[-1].append(dst)
+        else:
+            groups.append([dst])
+    return groups
+
+
 def _destination_sources(graph: Graph) -> torch.Tensor:
     """The source index of each destination's node, -1 for logits."""
     return torch.tensor([graph.src_index.get(graph.destination_node(d), -1) for d in graph.destinations])
@@ -174,6 +199,21 @@ class _Acdc:
         self.clean_deltas = run.runtime.deltas(run.data.clean, run.ablated) if reuse else None
         self.visited = torch.zeros(graph.n_edges, dtype=torch.bool)  # edges of visited destinations
         self.last_change = torch.full((graph.n_sources,), math.nan, dtype=torch.float64)
+        self.tokens_per_mask = run.data.clean.numel()
+        self.decided = self.mispredicted = 0  # speculation's record so far, for `next_window`
+
+    def next_window(self) -> int:
+        """How many candidates the next speculative forward should try: the count that
+        maximises the expected decisions per unit of cost. A window of n with misprediction
+        rate p decides (1 - (1-p)^n) / p candidates on average, and costs a fixed overhead
+        (`FORWARD_OVERHEAD_TOKENS`) plus n masks of the run's tokens. Deterministic: p is
+        counted, not timed."""
+        p = (self.mispredicted + 1) / (self.decided + 2)
+        largest = max(1, min(self.window, MAX_FORWARD_TOKENS // self.tokens_per_mask))
+        sizes = torch.arange(1, largest + 1, dtype=torch.float64)
+        decided = (1 - (1 - p) ** sizes) / p
+        cost = FORWARD_OVERHEAD_TOKENS + self.tokens_per_mask * sizes
+        return int(torch.argmax(decided / cost)) + 1
 
     def evaluate(self, kept: torch.Tensor, dst: int | None = None) -> list[float]:
         """b(C) for each circuit in `kept` `[M, n_edges]`, in forwards of at most `window` masks;
@@ -190,40 +230,50 @@ class _Acdc:
         self.masks += len(kept)
         return values
 
+    def predict(self, cand: torch.Tensor, removing: bool) -> torch.Tensor:
+        """Predicted change in b(C) of removing each of `cand`: the latest change measured for
+        its source, else -inf (remove) or +inf (keep) as most of the branch's decisions so far."""
+        guess = self.last_change[self.graph.edge_src[cand]]
+        return torch.where(guess.isnan(), -math.inf if removing else math.inf, guess)
+
     def speculate(
-        self, br: _Branch, dst: int, cand: torch.Tensor, guess: torch.Tensor
+        self, br: _Branch, dst: int, cand: torch.Tensor, removing: bool
     ) -> tuple[list[bool], torch.Tensor, list[float]]:
         """Evaluate removing each of `cand` on top of the removals predicted before it; the
-        changes measured along that path become the next predictions (`guess`, in place)."""
-        predicted = guess < self.taus[br.taus[len(br.taus) // 2]]
+        changes measured along that path become the next predictions."""
+        predicted = self.predict(cand, removing) < self.taus[br.taus[len(br.taus) // 2]]
         n = len(cand)
         masks = br.kept.expand(n, -1).clone()
         masks[:, cand] &= ~(torch.tril(predicted.expand(n, n), diagonal=-1) | torch.eye(n, dtype=torch.bool))
         values = self.evaluate(masks, dst)
+        changes = torch.empty(n, dtype=torch.float64)
         before = br.value  # b of the predicted circuit so far
         for row, remove in enumerate(predicted.tolist()):
-            guess[row] = values[row] - before
+            changes[row] = values[row] - before
             before = values[row] if remove else before
-        self.last_change[self.graph.edge_src[cand]] = guess
+        self.last_change[self.graph.edge_src[cand]] = changes
         return predicted.tolist(), masks, values
 
-    def visit(self, branch: _Branch, dst: int) -> list[_Branch]:
-        """Decide the incoming edges of `dst` for every tau of `branch`."""
-        cand = self.incoming[dst]
-        node = self.dst_source[dst]
-        if node >= 0 and not branch.kept[self.outgoing[node]].any():  # cut off from the output
+    def visit(self, branch: _Branch, dsts: list[int]) -> list[_Branch]:
+        """Decide the incoming edges of the destinations `dsts` (one of `destination_groups`)
+        for every tau of `branch`, as one sequence of candidates in ACDC's order."""
+        live = [d for d in dsts if self.dst_source[d] < 0 or branch.kept[self.outgoing[self.dst_source[d]]].any()]
+        if len(live) < len(dsts):  # cut off from the output: inputs go untested, b(C) is unchanged
             kept = branch.kept.clone()
-            kept[cand] = False
-            return [_Branch(branch.taus, kept, branch.value)]
-        guess = self.last_change[self.graph.edge_src[cand]]
+            kept[torch.cat([self.incoming[d] for d in dsts if d not in live])] = False
+            branch = _Branch(branch.taus, kept, branch.value)
+        if not live:
+            return [branch]
+        cand = torch.cat([self.incoming[d] for d in live])
+        dst = live[0]  # every destination of a group starts at the same layer
         removing = bool((~branch.kept[self.visited]).sum() * 2 > self.visited.sum())
-        guess = torch.where(guess.isnan(), -math.inf if removing else math.inf, guess)
-        done, todo = [], [(branch, 0, guess)]
+        done, todo = [], [(branch, 0)]
         while todo:
-            br, start, guess = todo.pop()
+            br, start = todo.pop()
             while start < len(cand):
-                stop = min(len(cand), start + self.window)
-                predicted, masks, values = self.speculate(br, dst, cand[start:stop], guess[start:stop])
+                stop = min(len(cand), start + self.next_window())
+                predicted, masks, values = self.speculate(br, dst, cand[start:stop], removing)
+                self.decided += stop - start
                 for row, remove in enumerate(predicted):
                     change = values[row] - br.value  # exact: br is the predicted circuit so far
                     drop = tuple(t for t in br.taus if self.taus[t] > change)
@@ -232,10 +282,12 @@ class _Acdc:
                     stay = _Branch(keep, br.kept, br.value) if keep else None
                     follow, other = (removal, stay) if remove else (stay, removal)
                     if follow is None:  # misprediction: the rest of this batch is stale
+                        self.decided -= stop - start - row - 1
+                        self.mispredicted += 1
                         br, start = other, start + row + 1
                         break
                     if other is not None:  # the taus split: the other part goes on later
-                        todo.append((other, start + row + 1, guess.clone()))
+                        todo.append((other, start + row + 1))
                     br = follow
                 else:
                     start = stop
@@ -248,9 +300,11 @@ class _Acdc:
         value = self.evaluate(full[None])[0]
         groups = [tuple(range(len(self.taus)))] if shared else [(k,) for k in range(len(self.taus))]
         branches = [_Branch(taus, full, value) for taus in groups]
-        for dst in tqdm(destination_order(graph), desc="acdc", unit="dst", leave=False, disable=not progress):
-            branches = [new for branch in branches for new in self.visit(branch, dst)]
-            self.visited[self.incoming[dst]] = True
+        groups = destination_groups(graph)
+        for dsts in tqdm(groups, desc="acdc", unit="group", leave=False, disable=not progress):
+            branches = [new for branch in branches for new in self.visit(branch, dsts)]
+            for dst in dsts:
+                self.visited[self.incoming[dst]] = True
         circuits = torch.zeros(len(self.taus), graph.n_edges, dtype=torch.bool)
         for branch in branches:
             circuits[list(branch.taus)] = branch.kept

@@ -19,6 +19,7 @@ from methods.acdc import (
     AcdcSweep,
     acdc,
     acdc_sweep,
+    destination_groups,
     destination_order,
     parse_taus,
     prune_dead_ends,
@@ -123,6 +124,19 @@ def test_visiting_order_is_acdcs_reverse_topological_order() -> None:
     order = [graph.destinations[d] for d in destination_order(graph)]
     assert order[:8] == ["logits", "m1", "a1.h1<v>", "a1.h0<v>", "a1.h1<k>", "a1.h0<k>", "a1.h1<q>", "a1.h0<q>"]
     assert order[8] == "m0" and sorted(order) == sorted(graph.destinations)
+
+
+@pytest.mark.parametrize("mlp_layers", [(True, True, True), (False, False, False), (True, False, True)])
+def test_destination_groups_hold_one_layers_heads_and_keep_the_order(mlp_layers: tuple[bool, ...]) -> None:
+    """A group is decided as one candidate sequence, which is exact only if no head in it
+    feeds another: so a group may hold the head inputs of one layer, never of two."""
+    graph = Graph.from_spec(GraphSpec(n_layers=3, n_heads=2, mlp_layers=mlp_layers))
+    groups = destination_groups(graph)
+    assert [d for group in groups for d in group] == destination_order(graph)
+    head_groups = [group for group in groups if len(group) > 1]
+    assert len(head_groups) == 3
+    for layer, group in zip(reversed(range(3)), head_groups, strict=True):
+        assert sorted(group) == list(range(graph.layer_head_dst[layer].start, graph.layer_head_dst[layer].stop))
 
 
 # --- scores: thresholds give back the circuits ----------------------------------------------------
