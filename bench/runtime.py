@@ -235,10 +235,33 @@ class MaskedRuntime:
         Returns:
             `[n_sources, n_destinations]` scores (zero outside `graph.real_edge_mask`).
         """
+        return self.edge_and_input_gradients(tokens, objective, deltas, embedding)[0]
+
+    def edge_and_input_gradients(
+        self,
+        tokens: torch.Tensor,
+        objective: Callable[[torch.Tensor], torch.Tensor],
+        deltas: torch.Tensor,
+        embedding: torch.Tensor | None = None,
+        input_objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`edge_gradients`, and from the same forward the gradient of `input_objective` (of
+        the logits) with respect to the input embedding: a path method that steps along one
+        objective and attributes another saves a forward per point.
+
+        Returns:
+            The edge scores, and `[batch, pos, d_model]` (None without `input_objective`).
+        """
         hooks = _GradientHooks(self, deltas, tokens.shape[0])
+        input_grad = None
         with torch.enable_grad(), self.model.hooks(fwd_hooks=hooks.fwd_hooks(embedding)):
-            objective(self.model(tokens)).backward()
-        return hooks.scores
+            logits = self.model(tokens)
+            if input_objective is not None:
+                hooks.scoring = False  # this backward must not add to the edge scores
+                (input_grad,) = torch.autograd.grad(input_objective(logits), hooks.start, retain_graph=True)
+                hooks.scoring = True
+            objective(logits).backward()
+        return hooks.scores, input_grad
 
 
 class _PrefixMix(torch.autograd.Function):
@@ -373,11 +396,15 @@ class _GradientHooks:
         self.graph = runtime.graph
         self.deltas = deltas  # [S, B*P*D]
         self.scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=deltas.dtype)
+        self.scoring = True  # off while a backward runs for another objective
+        self.start: torch.Tensor | None = None  # the input embedding leaf of the forward
 
     def _accumulate(self, first_dst: int, columns: torch.Tensor | None = None) -> Callable:
         n_up = int(self.graph.n_upstream[first_dst])
 
         def on_grad(grad: torch.Tensor) -> None:
+            if not self.scoring:
+                return
             with torch.no_grad():
                 if grad.dim() == 4:  # per-head inputs [B, P, H, D] -> [H, B*P*D]
                     flat = grad.permute(2, 0, 1, 3).reshape(grad.shape[2], -1)
@@ -399,7 +426,8 @@ class _GradientHooks:
     def fwd_hooks(self, embedding: torch.Tensor | None) -> list[tuple[str, Callable]]:
         def start(x: torch.Tensor, hook: object) -> torch.Tensor:
             source = x if embedding is None else embedding.expand_as(x)
-            return source.detach().clone().requires_grad_(True)
+            self.start = source.detach().clone().requires_grad_(True)
+            return self.start
 
         hooks: list[tuple[str, Callable]] = [("blocks.0.hook_resid_pre", start)]
         n_heads = self.rt._n_heads

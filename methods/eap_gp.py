@@ -10,42 +10,84 @@ and the ablated run's output:
 
 and scores every edge as (out_u(clean) - out_u(ablated)) . (1/k) sum_{j=1..k} dL(x_j)/d input_v.
 
-The paper's text was not reachable from here; this follows the public reading in
-`Brokttv/EAP-GP` (built on EAP-IG), which matches the abstract ("starting from the input and
-adaptively following the direction of the difference between the gradients of corrupted and
-clean inputs") and the reported cost. Choices where that reading is open, made here:
-- the path lives in the input embedding (one path shared by all edges), not per node;
+The paper's text was not reachable from here (only its abstract; its reproducibility page
+names "Algorithm 1 Edge Attribution Patching with Grad Path (EAP-GP) for edge (u, v)" and
+says no code is released). This follows the two public readings, which agree with each
+other and with the abstract ("starting from the input and adaptively following the
+direction of the difference between the gradients of corrupted and clean inputs"):
+`Brokttv/EAP-GP` (built on EAP-IG; it cites Algorithm 1 and Eqs. 7-9, Eq. 8 being the path
+and Eq. 9 the attribution) and `Lexsi-Labs/CircuitKIT` (`get_scores_eap_gp`, citing Eq. 8).
+Both start at the clean input, take k unit-norm steps with no step size, and average the
+k points after the start. Choices where they are open or differ, made here:
+- the path lives in the input embedding (one path shared by all edges), not per node u
+  as the paper's G(s) is reported to be written; both readings do the same;
 - G is the full logits tensor at every position; the norm is taken per example over
-  [pos, d_model], so each example's path point moves exactly 1 per step;
-- k = `steps`, default 5 (the reported best value); x_0 is not averaged.
+  [pos, d_model] (as CircuitKIT; Brokttv's takes one norm over the batch), so each
+  example's path point moves exactly 1 per step;
+- k = `steps`, default 5 (reported best over 3..20); x_0 is not averaged.
+Each point's forward serves both its attribution and the next step's direction
+(`grad_path_scores`: k + 1 forwards and 2k backwards); a test checks it against the path
+built first and attributed after.
 Special case (tested): where the model's output is linear in its input embedding, every
 gradient along any path is the same, and EAP-GP equals EAP.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from bench.discovery import DiscoveryRun, EdgeScores
 from bench.runtime import MaskedRuntime
-from methods.eap_ig import STEPS_DEFAULTS, path_average, steps_option
+from methods.eap_ig import STEPS_DEFAULTS, steps_option
 from methods.spec import register_method
+
+
+def squared_distance(target_logits: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """GradPath's objective: || G(x) - G(x_ablated) ||^2 over every position and logit."""
+    return lambda logits: ((logits - target_logits) ** 2).sum()
+
+
+def unit_step(point: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """x - g / ||g||, the norm taken per example, so each example's point moves exactly 1."""
+    norm = grad.flatten(1).norm(dim=1).clamp_min(torch.finfo(grad.dtype).tiny)
+    return (point - grad / norm[:, None, None]).detach()
 
 
 def grad_path(
     runtime: MaskedRuntime, tokens: torch.Tensor, start: torch.Tensor, target_logits: torch.Tensor, steps: int
 ) -> list[torch.Tensor]:
     """The GradPath points x_1..x_k from `start`, each a unit step per example."""
+    distance = squared_distance(target_logits)
     points, point = [], start.detach()
     for _ in range(steps):
         point = point.clone().requires_grad_(True)
         with torch.enable_grad():
-            distance = ((runtime.forward_from_embedding(tokens, point) - target_logits) ** 2).sum()
-            (grad,) = torch.autograd.grad(distance, point)
-        norm = grad.flatten(1).norm(dim=1).clamp_min(torch.finfo(grad.dtype).tiny)
-        point = (point - grad / norm[:, None, None]).detach()
+            (grad,) = torch.autograd.grad(distance(runtime.forward_from_embedding(tokens, point)), point)
+        point = unit_step(point, grad)
         points.append(point)
     return points
+
+
+def grad_path_scores(run: DiscoveryRun, target_logits: torch.Tensor, steps: int) -> torch.Tensor:
+    """`path_average` over `grad_path`, with each point's forward shared by its attribution
+    and the next step's direction: k + 1 forwards and 2k backwards instead of 2k of each."""
+    runtime, clean = run.runtime, run.data.clean
+    distance = squared_distance(target_logits)
+    deltas = runtime.deltas(clean, run.ablated)
+    point = runtime.input_embedding(clean).clone().requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(distance(runtime.forward_from_embedding(clean, point)), point)
+    total = torch.zeros(run.graph.n_sources, run.graph.n_destinations, dtype=deltas.dtype)
+    for step in range(1, steps + 1):
+        point = unit_step(point, grad)
+        last = step == steps
+        scores, grad = runtime.edge_and_input_gradients(
+            clean, run.objective, deltas, embedding=point, input_objective=None if last else distance
+        )
+        total += scores
+    return total / steps
 
 
 @register_method(
@@ -55,8 +97,7 @@ def grad_path(
     defaults=STEPS_DEFAULTS,
 )
 def eap_gp(run: DiscoveryRun) -> EdgeScores:
-    runtime, clean = run.runtime, run.data.clean
+    clean = run.data.clean
     with torch.no_grad():
-        target = runtime.forward_from_embedding(clean, run.ablated.outputs[:, :, 0].expand(*clean.shape, -1))
-    path = grad_path(runtime, clean, runtime.input_embedding(clean), target, steps_option(run))
-    return path_average(run, path)
+        target = run.runtime.forward_from_embedding(clean, run.ablated.outputs[:, :, 0].expand(*clean.shape, -1))
+    return EdgeScores(run.graph.to_edges(grad_path_scores(run, target, steps_option(run))).float())

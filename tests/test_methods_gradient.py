@@ -10,7 +10,8 @@ from transformer_lens import HookedTransformer
 from bench.discovery import DiscoveryRun, prepare_run
 from bench.runtime import MaskedRuntime
 from methods import score_edges
-from methods.eap_gp import grad_path
+from methods.eap_gp import grad_path, grad_path_scores
+from methods.eap_ig import path_average
 from tasks.base import TaskData
 from tests.conftest import tiny_model
 
@@ -169,6 +170,20 @@ def test_grad_path_takes_unit_steps_down_the_output_distance_from_the_clean_inpu
     ((logits - target) ** 2).sum().backward()
     direction = -x.grad / x.grad.flatten(1).norm(dim=1)[:, None, None]
     assert torch.allclose(path[0] - start, direction, atol=1e-8)
+
+
+def test_eap_gp_sharing_each_points_forward_equals_the_path_then_the_attribution() -> None:
+    """The method steps and attributes from one forward per point; done separately (the
+    path first, then EAP-IG's path average over it) the scores must be the same."""
+    run = make_run(tiny_model("ln-gelu", dtype=torch.float64))
+    runtime, clean = run.runtime, run.data.clean
+    with torch.no_grad():
+        target = runtime.forward_from_embedding(clean, run.ablated.outputs[:, :, 0].expand(*clean.shape, -1))
+    fused = run.graph.to_edges(grad_path_scores(run, target, steps=4))
+    path = grad_path(runtime, clean, runtime.input_embedding(clean), target, steps=4)
+    separate = path_average(run, path).values
+    assert fused.abs().max() > 1e-3
+    assert torch.allclose(fused, separate.to(fused.dtype), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("method", [*GRADIENT_METHODS, "exact-patching", "random"])
