@@ -70,11 +70,12 @@ from methods.spec import register_method
 DEFAULT_TAUS: tuple[float, ...] = tuple(10.0 ** (k / 2) for k in range(-10, 1))
 DEFAULT_WINDOW = 64
 # The fixed cost of one forward (hooks, Python, kernel launches) in token-rows of compute,
-# and the most token-rows worth stacking: on CPU a 4-layer, d_model-64 forward cost
-# 1.3 ms for one mask of 8 tokens and 0.1 ms per extra mask; past a few hundred rows in
+# and the most token-rows worth stacking: on CPU a 4-layer, d_model-64 forward from its
+# last block cost 1.3 ms for one mask of 8 tokens and 0.1 ms per extra mask (tuned on the
+# speed benchmark: 64 to 256 all within 10% of the best); past a few hundred rows in
 # one forward the stacked activations outgrow the cache and each row costs more than it
 # does alone. They set only the batching (`_Acdc.next_window`), never a decision.
-FORWARD_OVERHEAD_TOKENS = 256
+FORWARD_OVERHEAD_TOKENS = 128
 MAX_FORWARD_TOKENS = 512
 METRICS = ("auto", "kl", "task")
 DEFAULTS: dict[str, object] = {
