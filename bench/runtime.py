@@ -224,18 +224,39 @@ class MaskedRuntime:
         objective: Callable[[torch.Tensor], torch.Tensor],
         deltas: torch.Tensor,
         embedding: torch.Tensor | None = None,
+        scaled_sources: tuple[slice, float] | None = None,
     ) -> torch.Tensor:
         """`deltas_u . d objective / d input_v` for every edge, from one forward and one backward.
 
         With `deltas` from `self.deltas(tokens, ablated)` and no `embedding`, this is the
         gradient of the objective with respect to the edge mask at m = 1 (EAP). With
         `embedding`, the forward starts from that input embedding instead (points on an
-        integration path), while `deltas` stay fixed.
+        integration path), while `deltas` stay fixed. With `scaled_sources = (group, a)`,
+        the sources of `group` (one of `graph.source_groups`) write ablated + a * (out -
+        ablated): the masked forward whose edges out of `group` are all a and every other
+        edge 1, so the rows of `group` are the mask gradient there (a plain forward with
+        one hook, instead of the masked runtime's).
 
         Returns:
             `[n_sources, n_destinations]` scores (zero outside `graph.real_edge_mask`).
         """
-        return self.edge_and_input_gradients(tokens, objective, deltas, embedding)[0]
+        extra = [] if scaled_sources is None else [self._scaling_hook(*scaled_sources, deltas, tokens.shape[0])]
+        return self.edge_and_input_gradients(tokens, objective, deltas, embedding, extra_hooks=extra)[0]
+
+    def _scaling_hook(self, group: slice, scale: float, deltas: torch.Tensor, batch: int) -> tuple[str, Callable]:
+        """A hook on the residual-stream write of `group` taking (1 - scale) of its deltas away."""
+        graph = self.graph
+        if group == slice(0, 1):
+            name = "blocks.0.hook_resid_pre"
+        elif group in graph.layer_head_src:
+            name = f"blocks.{graph.layer_head_src.index(group)}.hook_attn_out"
+        elif group.stop == group.start + 1 and group.start in graph.mlp_src.values():
+            layer = next(layer for layer, src in graph.mlp_src.items() if src == group.start)
+            name = f"blocks.{layer}.hook_mlp_out"
+        else:
+            raise ValueError(f"sources {group} are not one of the graph's source groups {graph.source_groups}")
+        shift = (1 - scale) * deltas[group].view(group.stop - group.start, batch, -1, self.model.cfg.d_model).sum(0)
+        return name, lambda x, hook: x - shift
 
     def edge_and_input_gradients(
         self,
@@ -244,6 +265,7 @@ class MaskedRuntime:
         deltas: torch.Tensor,
         embedding: torch.Tensor | None = None,
         input_objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        extra_hooks: list[tuple[str, Callable]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`edge_gradients`, and from the same forward the gradient of `input_objective` (of
         the logits) with respect to the input embedding: a path method that steps along one
@@ -254,7 +276,9 @@ class MaskedRuntime:
         """
         hooks = _GradientHooks(self, deltas, tokens.shape[0])
         input_grad = None
-        with torch.enable_grad(), self.model.hooks(fwd_hooks=hooks.fwd_hooks(embedding)):
+        # The extra hooks run after the gradient hooks on a shared hook point (the input).
+        fwd_hooks = hooks.fwd_hooks(embedding) + (extra_hooks or [])
+        with torch.enable_grad(), self.model.hooks(fwd_hooks=fwd_hooks):
             logits = self.model(tokens)
             if input_objective is not None:
                 hooks.scoring = False  # this backward must not add to the edge scores

@@ -37,9 +37,11 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
   prediction is the latest change measured for the same source (any destination, any
   tau); sources not yet measured follow the branch's majority decision so far. Walking
   the candidates in order, every decision reads a value computed on exactly the current
-  circuit, so decisions equal the reference's (up to float rounding between batch
-  shapes); after the first wrong prediction the rest of the batch is stale and is
-  evaluated again. How many candidates a forward tries (`next_window`, at most
+  circuit, so decisions equal the reference's up to float rounding between batch shapes
+  (in float32 a tau within the KL's rounding, 1e-5 on the speed benchmark's model, can
+  see a near-tie decided the other way and greedy pruning take another path; run the
+  model in float64 where that matters). After the first wrong prediction the rest of the
+  batch is stale and is evaluated again. How many candidates a forward tries (`next_window`, at most
   `acdc_window`) trades the fixed cost of a forward against the masks that a
   misprediction wastes, from the misprediction rate so far and the run's tokens per mask.
   The tau grid shares all work until decisions differ: taus with the same circuit so far

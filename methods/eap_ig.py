@@ -62,20 +62,20 @@ def path_average(run: DiscoveryRun, points: list[torch.Tensor]) -> EdgeScores:
 def eap_ig_activations(run: DiscoveryRun) -> EdgeScores:
     graph = run.graph
     steps = steps_option(run)
+    deltas = run.runtime.deltas(run.data.clean, run.ablated)
     total = torch.zeros(graph.n_sources, graph.n_destinations)
     for group in graph.source_groups:
-        total[group] = group_scores(run, group, steps)
+        total[group] = group_scores(run, group, steps, deltas)
     return EdgeScores(graph.to_edges(total))
 
 
-def group_scores(run: DiscoveryRun, group: slice, steps: int) -> torch.Tensor:
+def group_scores(run: DiscoveryRun, group: slice, steps: int, deltas: torch.Tensor | None = None) -> torch.Tensor:
     """Averaged mask gradients `[n_group, n_destinations]` of the edges out of `group`, with
     the group's outputs at (k/m) clean + (1 - k/m) ablated and every other edge kept."""
-    total = torch.zeros(group.stop - group.start, run.graph.n_destinations)
-    for k in range(1, steps + 1):
-        mask = run.graph.mask()
-        mask[group] *= k / steps
-        mask.requires_grad_(True)
-        run.objective(run.runtime.forward(run.data.clean, mask, run.ablated)).backward()
-        total += mask.grad[group]
-    return total / steps
+    runtime, clean = run.runtime, run.data.clean
+    deltas = runtime.deltas(clean, run.ablated) if deltas is None else deltas
+    total = sum(
+        runtime.edge_gradients(clean, run.objective, deltas, scaled_sources=(group, k / steps))[group]
+        for k in range(1, steps + 1)
+    )
+    return (total / steps).float()

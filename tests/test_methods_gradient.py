@@ -11,7 +11,7 @@ from bench.discovery import DiscoveryRun, prepare_run
 from bench.runtime import MaskedRuntime
 from methods import score_edges
 from methods.eap_gp import grad_path, grad_path_scores
-from methods.eap_ig import path_average
+from methods.eap_ig import group_scores, path_average
 from tasks.base import TaskData
 from tests.conftest import tiny_model
 
@@ -170,6 +170,27 @@ def test_grad_path_takes_unit_steps_down_the_output_distance_from_the_clean_inpu
     ((logits - target) ** 2).sum().backward()
     direction = -x.grad / x.grad.flatten(1).norm(dim=1)[:, None, None]
     assert torch.allclose(path[0] - start, direction, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", ["ln-gelu", "attn-only-shortformer", "parallel-rotary"])
+@pytest.mark.parametrize("ablation", ["corrupted", "zero"])
+def test_eap_ig_activations_hook_equals_the_masked_forwards_mask_gradient(shape: str, ablation: str) -> None:
+    """Each group is interpolated by one hook on its residual-stream write; the masked
+    runtime with that group's edges at k/m (all others 1) and autograd on the mask must
+    give the same averaged gradients, for the input, a layer's heads and an MLP."""
+    run = make_run(tiny_model(shape, dtype=torch.float64), ablation)
+    graph, steps = run.graph, 3
+    for group in graph.source_groups:
+        expected = torch.zeros(group.stop - group.start, graph.n_destinations, dtype=torch.float64)
+        for k in range(1, steps + 1):
+            mask = graph.mask().double()
+            mask[group] *= k / steps
+            mask.requires_grad_(True)
+            run.objective(run.runtime.forward(run.data.clean, mask, run.ablated)).backward()
+            expected += mask.grad[group] / steps
+        got = group_scores(run, group, steps)
+        assert expected.abs().max() > 1e-4, group
+        torch.testing.assert_close(got.double(), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_eap_gp_sharing_each_points_forward_equals_the_path_then_the_attribution() -> None:

@@ -21,7 +21,7 @@ from tasks._word_lists import (
     IOI_OBJECTS,
     IOI_PLACES,
 )
-from tests.word_tokenizer import word_level_tokenizer
+from tests.word_tokenizer import token_id, word_level_tokenizer
 
 IOI_TEXTS = [*IOI_NAMES, *IOI_PLACES, *IOI_OBJECTS, *ioi.TEMPLATES]
 YEAR_TEXTS = [*GREATER_THAN_NOUNS, "The lasted from the year to", *map(str, range(1100, 1800))]
@@ -126,8 +126,8 @@ def test_answers_are_single_tokens(task: str) -> None:
         words += [(i, " " + w) for row in data for i, w in zip(row["distractor_ids"], row["distractors"], strict=True)]
     else:
         words = list(zip(greater_than.year_token_ids(tok), (f"{yy:02d}" for yy in range(100)), strict=True))
-    for token_id, word in words:
-        assert tok.encode(word, add_special_tokens=False) == [token_id] and token_id != tok.unk_token_id
+    for word_id, word in words:
+        assert tok.encode(word, add_special_tokens=False) == [word_id] and word_id != tok.unk_token_id
 
 
 @pytest.mark.parametrize(
@@ -163,14 +163,14 @@ def hand_metric(task: str, logits: torch.Tensor, data, tok) -> torch.Tensor:
     for i, row in enumerate(data):
         final = logits[i, row["position"]]
         if task == "ioi":
-            io, s = (tok.convert_tokens_to_ids(name) for name in (row["io"], row["s"]))
+            io, s = (token_id(tok, name) for name in (row["io"], row["s"]))
             values.append(final[io] - final[s])
         elif task == "docstring":
-            wrong = max(final[tok.convert_tokens_to_ids(w)] for w in row["distractors"])
-            values.append(final[tok.convert_tokens_to_ids(row["answer"])] - wrong)
+            wrong = max(final[token_id(tok, w)] for w in row["distractors"])
+            values.append(final[token_id(tok, row["answer"])] - wrong)
         else:
             probs = torch.softmax(final, dim=-1)
-            year = [probs[tok.convert_tokens_to_ids(f"{yy:02d}")] for yy in range(100)]
+            year = [probs[token_id(tok, f"{yy:02d}")] for yy in range(100)]
             values.append(sum(year[row["yy"] + 1 :]) - sum(year[: row["yy"] + 1]))
     return torch.stack(values)
 

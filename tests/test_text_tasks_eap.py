@@ -11,10 +11,9 @@ import torch
 from transformer_lens import HookedTransformer
 
 from bench.runtime import MaskedRuntime
-from bench.zoo import load_model
 from tasks import country_capital, gendered_pronoun, hypernymy, sva
 from tasks._text import TaskInputError
-from tests.word_tokenizer import word_level_tokenizer
+from tests.word_tokenizer import random_model_with, token_id, without_words, word_level_tokenizer
 
 MODULES = (sva, country_capital, hypernymy, gendered_pronoun)
 IDS = [module.NAME for module in MODULES]
@@ -35,7 +34,7 @@ def task_texts(drop: tuple[str, ...] = ()) -> list[str]:
     """Every word the four tasks use (templates, word lists, answers), minus the words in `drop`."""
     texts = [*strings([sva.DATA, country_capital.DATA, hypernymy.DATA]), "he she"]
     texts += [*gendered_pronoun.TEMPLATES, *gendered_pronoun.MALE_NAMES, *gendered_pronoun.FEMALE_NAMES]
-    return [" ".join(w for w in text.split() if w not in drop) for text in texts]
+    return without_words(texts, drop)
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +44,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model(tokenizer) -> HookedTransformer:
-    model = load_model("random:gpt2")
-    model.tokenizer = tokenizer
-    return model
-
-
-def token(tokenizer, word: str) -> int:
-    return tokenizer.convert_tokens_to_ids(word)
+    return random_model_with(tokenizer)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=IDS)
@@ -122,7 +115,7 @@ def test_hypernymy_corruption_changes_the_hypernym(tokenizer) -> None:
     assert all(a != b for a, b in zip(examples["hypernym"], examples["corrupted_hypernym"], strict=True))
     for row in examples:
         assert row["hyponym"] in hypernymy.DATA["hyponyms"][row["hypernym"]]
-        assert row["answer_ids"] == [token(tokenizer, w) for w in hypernymy.DATA["answers"][row["hypernym"]]]
+        assert row["answer_ids"] == [token_id(tokenizer, w) for w in hypernymy.DATA["answers"][row["hypernym"]]]
 
 
 def test_gendered_pronoun_corrupts_with_the_other_gender(tokenizer) -> None:
@@ -143,18 +136,18 @@ def hand_metric(module: ModuleType, tokenizer, examples, logits: torch.Tensor) -
         probs = torch.softmax(final, dim=-1)
         if module is gendered_pronoun:
             good, bad = ("she", "he") if row["female"] else ("he", "she")
-            values.append(final[token(tokenizer, good)] - final[token(tokenizer, bad)])
+            values.append(final[token_id(tokenizer, good)] - final[token_id(tokenizer, bad)])
             continue
         if module is sva:
-            singular = {token(tokenizer, s) for s, _ in sva.DATA["answer_verbs"]}
-            plural = {token(tokenizer, p) for _, p in sva.DATA["answer_verbs"]}
+            singular = {token_id(tokenizer, s) for s, _ in sva.DATA["answer_verbs"]}
+            plural = {token_id(tokenizer, p) for _, p in sva.DATA["answer_verbs"]}
             good, bad = (plural, singular) if row["plural"] else (singular, plural)
         elif module is country_capital:
-            good, bad = {token(tokenizer, row["country"])}, {token(tokenizer, row["corrupted_country"])}
+            good, bad = {token_id(tokenizer, row["country"])}, {token_id(tokenizer, row["corrupted_country"])}
         else:
             answers = hypernymy.DATA["answers"]
-            good = [token(tokenizer, w) for w in answers[row["hypernym"]]]
-            bad = [token(tokenizer, w) for w in answers[row["corrupted_hypernym"]]]
+            good = [token_id(tokenizer, w) for w in answers[row["hypernym"]]]
+            bad = [token_id(tokenizer, w) for w in answers[row["corrupted_hypernym"]]]
         values.append(sum(probs[t] for t in good) - sum(probs[t] for t in bad))
     return torch.stack(values)
 

@@ -8,10 +8,9 @@ import torch
 from transformer_lens import HookedTransformer
 
 from bench.runtime import MaskedRuntime
-from bench.zoo import load_model
 from tasks import gender_bias
 from tasks._text import TaskInputError
-from tests.word_tokenizer import word_level_tokenizer
+from tests.word_tokenizer import random_model_with, token_id, without_words, word_level_tokenizer
 
 DATA = gender_bias.DATA
 
@@ -19,7 +18,7 @@ DATA = gender_bias.DATA
 def task_texts(drop: tuple[str, ...] = ()) -> list[str]:
     """Every word the task uses (templates, professions, corruptions, pronouns), minus `drop`."""
     texts = [*DATA["templates"], *DATA["male"], *DATA["female"], "man woman he she"]
-    return [" ".join(w for w in text.split() if w not in drop) for text in texts]
+    return without_words(texts, drop)
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +28,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model(tokenizer) -> HookedTransformer:
-    model = load_model("random:gpt2")
-    model.tokenizer = tokenizer
-    return model
-
-
-def token(tokenizer, word: str) -> int:
-    return tokenizer.convert_tokens_to_ids(word)
+    return random_model_with(tokenizer)
 
 
 def test_sizes_seeds_and_alignment(tokenizer) -> None:
@@ -98,7 +91,7 @@ def test_build_metric_and_masked_forward(model: HookedTransformer) -> None:
     for i, row in enumerate(data.dataset):
         good, bad = ("she", "he") if row["profession"] in DATA["female"] else ("he", "she")
         final = plain[i, row["position"]]
-        expected.append(final[token(tok, good)] - final[token(tok, bad)])
+        expected.append(final[token_id(tok, good)] - final[token_id(tok, bad)])
     torch.testing.assert_close(data.metric(plain), torch.stack(expected), rtol=1e-4, atol=1e-6)
     assert data.metric(plain).shape == (3,) and torch.stack(expected).abs().sum() > 0
 

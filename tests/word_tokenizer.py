@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+from transformer_lens import HookedTransformer
 from transformers import PreTrainedTokenizerFast
+
+from bench.zoo import load_model
 
 SPECIAL = "<|endoftext|>"
 UNKNOWN = "[UNK]"
@@ -37,3 +40,20 @@ def word_level_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
         unk_token=UNKNOWN,
         name_or_path="word-level-test",
     )
+
+
+def without_words(texts: Iterable[str], drop: Iterable[str]) -> list[str]:
+    """`texts` with every word in `drop` taken out (to build a tokenizer that lacks them)."""
+    dropped = set(drop)
+    return [" ".join(word for word in text.split() if word not in dropped) for text in texts]
+
+
+def token_id(tokenizer: PreTrainedTokenizerFast, word: str) -> int:
+    return tokenizer.convert_tokens_to_ids(word)
+
+
+def random_model_with(tokenizer: PreTrainedTokenizerFast, name: str = "random:gpt2") -> HookedTransformer:
+    """A random-weight hub architecture that tokenizes with `tokenizer`."""
+    model = load_model(name)
+    model.tokenizer = tokenizer
+    return model
