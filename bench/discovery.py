@@ -12,6 +12,11 @@ from bench.graph import Graph
 from bench.runtime import AblatedRun, MaskedRuntime
 from tasks.base import TaskData
 
+# On CPU, stacking masks pays only while one layer's rebuilt inputs stay small: GPT-2 small's
+# masked forward cost 0.5 s per mask of 128 tokens at 2 or 4 masks (28 or 56 MB of q/k/v
+# inputs per layer) and 0.9 s at 8 (113 MB), where memory traffic and fresh pages dominate.
+CPU_LAYER_INPUTS_BYTES = 64e6
+
 
 @dataclass(frozen=True)
 class DiscoveryRun:
@@ -38,12 +43,18 @@ class DiscoveryRun:
     full_logits: torch.Tensor | None = None
 
     def masks_per_forward(self, buffer_budget_bytes: float = 1.5e9) -> int:
-        """How many masks one batched masked forward may stack: bounded by `max_batch_tokens`
-        and by the runtime's delta buffer (n_masks x n_sources x tokens x d_model floats)."""
+        """How many masks one batched masked forward may stack: bounded by `max_batch_tokens`,
+        by the runtime's delta buffer (n_masks x n_sources x tokens x d_model floats) and, on
+        CPU, by `CPU_LAYER_INPUTS_BYTES` of one layer's rebuilt inputs."""
         tokens = self.data.clean.numel()
-        d_model = self.runtime.model.cfg.d_model
-        per_mask_bytes = self.graph.n_sources * tokens * d_model * 4
-        return max(1, min(self.max_batch_tokens // tokens, int(buffer_budget_bytes // per_mask_bytes)))
+        cfg = self.runtime.model.cfg
+        row_bytes = cfg.d_model * torch.finfo(cfg.dtype).bits // 8
+        per_mask_buffer = self.graph.n_sources * tokens * row_bytes
+        limits = [self.max_batch_tokens // tokens, int(buffer_budget_bytes // per_mask_buffer)]
+        if torch.device(cfg.device).type == "cpu":
+            per_mask_inputs = 3 * cfg.n_heads * tokens * row_bytes  # every head's q, k and v input
+            limits.append(int(CPU_LAYER_INPUTS_BYTES // per_mask_inputs))
+        return max(1, min(limits))
 
     @property
     def graph(self) -> Graph:

@@ -313,9 +313,11 @@ class _PrefixMix(torch.autograd.Function):
 class _MaskHooks:
     """Per-call state of one masked forward: what each source wrote, minus its ablated output.
 
-    Deltas go into one append-only buffer `[n_masks, n_sources, batch * pos * d_model]`, so
-    rebuilding a layer's inputs is a single batched matmul of the mask with the buffer's
-    written prefix: no concatenation or transposition of the (large) deltas.
+    Deltas go into one append-only buffer `[n_masks, batch, n_sources, pos * d_model]`, so
+    rebuilding a layer's inputs is a single batched matmul (one per mask and example) of
+    the mask with the buffer's written prefix, whose result is already in the layout the
+    model reads (`[mask * batch, pos, destination, d_model]`, as a view): no
+    concatenation or transposition of the (large) deltas.
     """
 
     def __init__(self, runtime: MaskedRuntime, masks: torch.Tensor, ablated: AblatedRun, batch: int):
@@ -325,38 +327,39 @@ class _MaskHooks:
         self.n_masks = masks.shape[0]
         self.batch = batch
         self.ablated = ablated
-        _, pos, n_sources, d_model = ablated.outputs.shape
-        self.buffer = torch.empty(self.n_masks, n_sources, batch * pos * d_model, dtype=masks.dtype)
+        _, self.pos, n_sources, self.d_model = ablated.outputs.shape
+        self.buffer = torch.empty(self.n_masks, batch, n_sources, self.pos * self.d_model, dtype=masks.dtype)
         self.n_written = 0
         self.head_inputs: dict[int, torch.Tensor] = {}
 
     def prefill(self, clean_deltas: torch.Tensor, n_sources: int) -> None:
         """Write the first `n_sources` deltas of the plain run (`[n_sources', batch * pos * d_model]`)."""
-        self.buffer[:, :n_sources] = clean_deltas[:n_sources]
+        self.buffer[:, :, :n_sources] = clean_deltas[:n_sources].view(n_sources, self.batch, -1).transpose(0, 1)
         self.n_written = n_sources
 
     def _record(self, out: torch.Tensor) -> None:
-        """Store out - ablated_out for the next sources; `out` is `[M, n, B, P, D]`."""
-        start, n = self.n_written, out.shape[1]
-        abl = self.ablated.outputs[:, :, start : start + n].permute(2, 0, 1, 3)  # [n, B', P, D]
-        self.buffer[:, start : start + n] = (out - abl).flatten(2)
+        """Store out - ablated_out for the next sources; `out` is `[M, B, n, P, D]`."""
+        start, n = self.n_written, out.shape[2]
+        abl = self.ablated.outputs[:, :, start : start + n].transpose(1, 2)  # [B', n, P, D]
+        self.buffer[:, :, start : start + n] = (out - abl).flatten(3)
         self.n_written += n
 
     def _inputs(self, dst: slice, bias_layer: int) -> torch.Tensor:
         """Rebuilt inputs `[M * B, P, V, D]` for destinations `dst` (which share their upstream)."""
         n_up = int(self.graph.n_upstream[dst.start])
         assert self.n_written >= n_up, f"hook order broke: {self.n_written} sources written, {n_up} needed"
+        n_masks, batch, n_dst = self.n_masks, self.batch, dst.stop - dst.start
         m = self.masks[:, :n_up, dst].transpose(1, 2)  # [M, V, n_up]
-        patched = _PrefixMix.apply(m, self.buffer[:, :n_up])  # [M, V, B*P*D]
-        _, pos, _, d_model = self.ablated.outputs.shape
+        m = m[:, None].expand(n_masks, batch, n_dst, n_up).reshape(n_masks * batch, n_dst, n_up)
+        deltas = self.buffer.view(n_masks * batch, *self.buffer.shape[2:])[:, :n_up]  # [M*B, n_up, P*D]
+        patched = _PrefixMix.apply(m, deltas).view(n_masks, batch, n_dst, self.pos, self.d_model)
         ablated_in = self.ablated.cumulative[:, :, n_up - 1] + self.rt._bias_through[bias_layer]  # [B', P, D]
-        n_dst = dst.stop - dst.start
-        rebuilt = patched.view(self.n_masks, n_dst, self.batch, pos, d_model) + ablated_in[None, None]
-        return rebuilt.permute(0, 2, 3, 1, 4).reshape(self.n_masks * self.batch, pos, n_dst, d_model)
+        rebuilt = patched + ablated_in[None, :, None]
+        return rebuilt.permute(0, 1, 3, 2, 4).reshape(n_masks * batch, self.pos, n_dst, self.d_model)
 
     def _per_mask(self, x: torch.Tensor) -> torch.Tensor:
-        """`[M * B, P, D]` -> `[M, 1, B, P, D]`."""
-        return x.view(self.n_masks, 1, self.batch, *x.shape[1:])
+        """`[M * B, P, D]` -> `[M, B, 1, P, D]`."""
+        return x.view(self.n_masks, self.batch, 1, *x.shape[1:])
 
     # hook functions -------------------------------------------------------------------------
 
@@ -391,7 +394,7 @@ class _MaskHooks:
 
         def hook(z: torch.Tensor, hook: object) -> torch.Tensor:
             per_mask = z.view(self.n_masks, self.batch, *z.shape[1:])
-            self._record(torch.einsum("mbphe,hed->mhbpd", per_mask, w_o))
+            self._record(torch.einsum("mbphe,hed->mbhpd", per_mask, w_o))
             return z
 
         return hook

@@ -51,3 +51,20 @@ def test_ranking_uses_absolute_value_unless_signed() -> None:
     scores = EdgeScores(torch.tensor([0.5, -2.0, 1.0, 0.0]))
     assert scores.ranking().tolist() == [1, 2, 0, 3]
     assert scores.ranking(signed=True).tolist() == [2, 0, 3, 1]
+
+
+def test_masks_per_forward_keeps_one_layers_inputs_within_the_cpu_budget(token_pair, monkeypatch) -> None:
+    """Stacking masks pays on CPU only while a layer's rebuilt q/k/v inputs stay small; the
+    count is the least of the token, buffer and working-set limits, and never below one."""
+    import bench.discovery
+
+    clean, corrupt = token_pair
+    model = tiny_model("ln-gelu")
+    run = prepare_run(MaskedRuntime(model), logit_diff_data(clean, corrupt), "corrupted")
+    tokens, cfg = clean.numel(), model.cfg
+    per_mask_inputs = 3 * cfg.n_heads * tokens * cfg.d_model * 4
+    monkeypatch.setattr(bench.discovery, "CPU_LAYER_INPUTS_BYTES", 7.5 * per_mask_inputs)
+    assert run.masks_per_forward() == 7
+    assert replace(run, max_batch_tokens=3 * tokens).masks_per_forward() == 3
+    monkeypatch.setattr(bench.discovery, "CPU_LAYER_INPUTS_BYTES", 0.5 * per_mask_inputs)
+    assert run.masks_per_forward() == 1

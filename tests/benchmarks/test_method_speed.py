@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -146,10 +146,10 @@ def test_eap_ig_activations_one_group(benchmark, run: DiscoveryRun, bare: Bare) 
 def test_exact_patching_per_edge(benchmark, run: DiscoveryRun, bare: Bare) -> None:
     """The first EXACT_EDGES edges; the method runs all of them, batched the same way."""
     edge_ids = torch.arange(EXACT_EDGES)
-    small_batches = replace(run, max_batch_tokens=8 * run.data.clean.numel())
-    work = lambda: patch_effects(small_batches, edge_ids)  # noqa: E731
+    work = lambda: patch_effects(run, edge_ids)  # noqa: E731
     cost = {f"{EXACT_EDGES} forwards": EXACT_EDGES * bare.forward}
-    report(benchmark, f"exact-patching ({EXACT_EDGES} edges)", work, cost, edges_total=run.graph.n_edges)
+    extra = {"edges_total": run.graph.n_edges, "masks_per_forward": run.masks_per_forward()}
+    report(benchmark, f"exact-patching ({EXACT_EDGES} edges)", work, cost, **extra)
 
 
 def test_random(benchmark, run: DiscoveryRun, bare: Bare) -> None:
