@@ -316,12 +316,17 @@ class _Acdc:
 
 def parse_taus(value: object) -> tuple[float, ...]:
     """A tau grid from an option: a number, a sequence, or a comma-separated string; sorted."""
+    error = ValueError(f"taus must be distinct finite numbers, got {value!r}")
     if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    items = [value] if isinstance(value, int | float) else list(value)  # type: ignore[arg-type]
-    taus = sorted(float(t) for t in items)
+        items: object = [part for part in value.split(",") if part.strip()]
+    else:
+        items = [value] if isinstance(value, int | float) else value
+    try:
+        taus = sorted(float(t) for t in items)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise error from None
     if not taus or not all(math.isfinite(t) for t in taus) or len(set(taus)) != len(taus):
-        raise ValueError(f"taus must be distinct finite numbers, got {value!r}")
+        raise error
     return tuple(taus)
 
 
@@ -362,11 +367,24 @@ def acdc_sweep(
         return _Acdc(run, badness, parse_taus(taus), window, reuse=batched).sweep(shared=batched, progress=progress)
 
 
+def check_options(options: dict[str, object]) -> None:
+    """Every ACDC option parsed before any work: a bad value is a one-line error."""
+    parse_taus(options["taus"])
+    if options["acdc_metric"] not in METRICS:
+        raise ValueError(f"unknown acdc_metric {options['acdc_metric']!r}; valid choices: {', '.join(METRICS)}")
+    if str(options["batched"]).lower() not in ("0", "1", "false", "true", "no", "yes"):
+        raise ValueError(f"batched must be 0 or 1, got {options['batched']!r}")
+    window = str(options["acdc_window"]).strip()
+    if not window.isdigit() or int(window) < 1:
+        raise ValueError(f"acdc_window must be a positive integer, got {options['acdc_window']!r}")
+
+
 @register_method(
     "acdc",
     description="ACDC: greedy edge pruning in reverse topological order; score = largest tau kept",
     citation="Conmy et al. 2023, Towards Automated Circuit Discovery, NeurIPS, Sec. 3 / Alg. 1",
     defaults=DEFAULTS,
+    check=check_options,
 )
 def acdc(run: DiscoveryRun) -> EdgeScores:
     """ACDC over the tau grid; options as in `DEFAULTS` (see the module docstring)."""

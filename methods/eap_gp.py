@@ -40,7 +40,7 @@ import torch
 
 from bench.discovery import DiscoveryRun, EdgeScores
 from bench.runtime import MaskedRuntime
-from methods.eap_ig import STEPS_DEFAULTS, steps_option
+from methods.eap_ig import STEPS_DEFAULTS, parse_steps, steps_option
 from methods.spec import register_method
 
 
@@ -95,6 +95,7 @@ def grad_path_scores(run: DiscoveryRun, target_logits: torch.Tensor, steps: int)
     description="EAP with GradPath: gradients averaged along an adaptive path away from saturation",
     citation="Zhang et al. 2025, arXiv 2502.06852",
     defaults=STEPS_DEFAULTS,
+    check=parse_steps,
 )
 def eap_gp(run: DiscoveryRun) -> EdgeScores:
     clean = run.data.clean

@@ -25,9 +25,18 @@ STEPS_DEFAULTS = {"steps": DEFAULT_STEPS}
 
 
 def steps_option(run: DiscoveryRun) -> int:
-    steps = int(run.options.get("steps", DEFAULT_STEPS))
-    if steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps}")
+    return parse_steps(run.options)
+
+
+def parse_steps(options: dict[str, object]) -> int:
+    """The `steps` option as a positive integer; a clear error names a bad value."""
+    value = options.get("steps", DEFAULT_STEPS)
+    try:
+        steps = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        steps = 0
+    if steps < 1 or str(steps) != str(value).strip():
+        raise ValueError(f"steps must be a positive integer, got {value!r}")
     return steps
 
 
@@ -36,6 +45,7 @@ def steps_option(run: DiscoveryRun) -> int:
     description="EAP with integrated gradients along a straight path in input embeddings (m steps)",
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806",
     defaults=STEPS_DEFAULTS,
+    check=parse_steps,
 )
 def eap_ig_inputs(run: DiscoveryRun) -> EdgeScores:
     steps = steps_option(run)
@@ -58,6 +68,7 @@ def path_average(run: DiscoveryRun, points: list[torch.Tensor]) -> EdgeScores:
     description="EAP with integrated gradients over each layer's activations (m steps per group)",
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806",
     defaults=STEPS_DEFAULTS,
+    check=parse_steps,
 )
 def eap_ig_activations(run: DiscoveryRun) -> EdgeScores:
     graph = run.graph

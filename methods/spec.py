@@ -21,6 +21,7 @@ class MethodSpec:
         stochastic: whether scores depend on the seed (scoring then reports mean +/- std).
         defaults: every option the method reads, with its default; results record these
             merged with what the user set, so a changed default shows in the results.
+        check: raises ValueError naming a bad option value, before any work starts.
     """
 
     name: str
@@ -29,6 +30,7 @@ class MethodSpec:
     citation: str
     stochastic: bool = False
     defaults: dict[str, object] = field(default_factory=dict)
+    check: Callable[[dict[str, object]], None] | None = None
 
     def resolve_options(self, options: dict[str, object] | None) -> dict[str, object]:
         """Defaults overlaid with `options`; an unknown key is an error naming the valid ones."""
@@ -36,7 +38,10 @@ class MethodSpec:
         if unknown:
             valid = ", ".join(self.defaults) or "none"
             raise ValueError(f"method {self.name!r} has no option {unknown[0]!r}; valid choices: {valid}")
-        return {**self.defaults, **(options or {})}
+        resolved = {**self.defaults, **(options or {})}
+        if self.check is not None:
+            self.check(resolved)
+        return resolved
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
@@ -49,11 +54,12 @@ def register_method(
     citation: str,
     stochastic: bool = False,
     defaults: dict[str, object] | None = None,
+    check: Callable[[dict[str, object]], None] | None = None,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering an adapter function under `name`."""
 
     def decorate(func: MethodFn) -> MethodFn:
-        METHODS.add(name, MethodSpec(name, func, description, citation, stochastic, dict(defaults or {})))
+        METHODS.add(name, MethodSpec(name, func, description, citation, stochastic, dict(defaults or {}), check))
         return func
 
     return decorate

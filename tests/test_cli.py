@@ -48,6 +48,26 @@ def test_bad_names_give_one_line_and_exit_2(args: list[str], bad: str, choice: s
     assert not any(tmp_path.iterdir()), "nothing is written for a bad request"
 
 
+@pytest.mark.parametrize(
+    ("method", "option", "message"),
+    [
+        ("acdc", "acdc_window=0", "acdc_window must be a positive integer, got 0"),
+        ("acdc", "taus=abc", "taus must be distinct finite numbers, got 'abc'"),
+        ("acdc", "acdc_metric=l2", "unknown acdc_metric 'l2'; valid choices: auto, kl, task"),
+        ("eap-gp", "steps=0", "steps must be a positive integer, got 0"),
+        ("eap-ig-inputs", "steps=2.5", "steps must be a positive integer, got 2.5"),
+    ],
+)
+def test_bad_option_values_give_one_line_and_exit_2(method: str, option: str, message: str, tmp_path: Path) -> None:
+    """Checked before any work, so a bad value never costs a model load or a failure record."""
+    proc = bench(
+        "run", "--method", method, "--task", "tracr-reverse", "--option", option, "--results-dir", str(tmp_path)
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {message}"]
+    assert not any(tmp_path.iterdir())
+
+
 def test_run_writes_scores_and_metadata(tmp_path: Path) -> None:
     proc = bench("run", "--method", "exact-patching", "--task", "tracr-reverse", "--results-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
