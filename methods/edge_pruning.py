@@ -100,8 +100,14 @@ class PruningConfig:
         unknown = sorted(set(options) - set(types))
         if unknown:
             raise ValueError(f"unknown edge-pruning option(s) {unknown}; valid: {', '.join(types)}")
-        casts = {"int": int, "float": float, "str": str}
-        return cls(**{key: casts[types[key]](value) for key, value in options.items()})
+        casts = {"int": _whole_number, "float": float, "str": str}
+        values = {}
+        for key, value in options.items():
+            try:
+                values[key] = casts[types[key]](value)
+            except (TypeError, ValueError):
+                raise ValueError(f"edge-pruning option {key} must be {types[key]}, got {value!r}") from None
+        return cls(**values)
 
     def target_at(self, step: int) -> float:
         """The target sparsity at `step`: a linear ramp from 0, then constant."""
@@ -200,12 +206,26 @@ def train_log_alpha(
     return log_alpha.detach()
 
 
+def _whole_number(value: object) -> int:
+    """An int option: 3 or "3", never a silently truncated 2.5."""
+    number = float(value)  # type: ignore[arg-type]
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
+def _check_options(options: dict[str, object]) -> None:
+    """Every option parsed and range-checked before any work (by building the config)."""
+    PruningConfig.from_options(options)
+
+
 @register_method(
     "edge-pruning",
     description="hard-concrete edge gates trained on KL to the full model under a Lagrangian sparsity target",
     citation="Bhaskar, Wettig, Friedman & Chen 2024, Finding Transformer Circuits with Edge Pruning, arXiv 2406.16778",
     stochastic=True,
     defaults=asdict(PruningConfig()),
+    check=_check_options,
 )
 def edge_pruning(run: DiscoveryRun) -> EdgeScores:
     """Score edges by Edge Pruning.

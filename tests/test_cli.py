@@ -56,6 +56,8 @@ def test_bad_names_give_one_line_and_exit_2(args: list[str], bad: str, choice: s
         ("acdc", "acdc_metric=l2", "unknown acdc_metric 'l2'; valid choices: auto, kl, task"),
         ("eap-gp", "steps=0", "steps must be a positive integer, got 0"),
         ("eap-ig-inputs", "steps=2.5", "steps must be a positive integer, got 2.5"),
+        ("edge-pruning", "steps=2.5", "edge-pruning option steps must be int, got 2.5"),
+        ("edge-pruning", "warmup=2", "warmup must be a fraction in [0, 1], got 2.0"),
     ],
 )
 def test_bad_option_values_give_one_line_and_exit_2(method: str, option: str, message: str, tmp_path: Path) -> None:
