@@ -67,7 +67,7 @@ from tqdm.auto import tqdm
 from bench.discovery import DiscoveryRun, EdgeScores
 from bench.graph import Graph
 from methods.exact_patching import masks_per_forward
-from methods.spec import register_method
+from methods.spec import register_method, whole_number
 
 DEFAULT_TAUS: tuple[float, ...] = tuple(10.0 ** (k / 2) for k in range(-10, 1))
 DEFAULT_WINDOW = 64
@@ -367,16 +367,26 @@ def acdc_sweep(
         return _Acdc(run, badness, parse_taus(taus), window, reuse=batched).sweep(shared=batched, progress=progress)
 
 
-def check_options(options: dict[str, object]) -> None:
-    """Every ACDC option parsed before any work: a bad value is a one-line error."""
-    parse_taus(options["taus"])
+def parse_options(options: dict[str, object]) -> dict[str, object]:
+    """ACDC's options (`DEFAULTS` keys) as `acdc_sweep` arguments; a bad value is a one-line
+    error. Also the method's `check`, so it runs before any work."""
     if options["acdc_metric"] not in METRICS:
         raise ValueError(f"unknown acdc_metric {options['acdc_metric']!r}; valid choices: {', '.join(METRICS)}")
-    if str(options["batched"]).lower() not in ("0", "1", "false", "true", "no", "yes"):
+    batched = str(options["batched"]).lower()
+    if batched not in ("0", "1", "false", "true", "no", "yes"):
         raise ValueError(f"batched must be 0 or 1, got {options['batched']!r}")
-    window = str(options["acdc_window"]).strip()
-    if not window.isdigit() or int(window) < 1:
+    try:
+        window = whole_number(options["acdc_window"])
+    except ValueError:
+        window = 0
+    if window < 1:
         raise ValueError(f"acdc_window must be a positive integer, got {options['acdc_window']!r}")
+    return {
+        "taus": parse_taus(options["taus"]),
+        "metric": str(options["acdc_metric"]),
+        "batched": batched in ("1", "true", "yes"),
+        "window": window,
+    }
 
 
 @register_method(
@@ -384,19 +394,11 @@ def check_options(options: dict[str, object]) -> None:
     description="ACDC: greedy edge pruning in reverse topological order; score = largest tau kept",
     citation="Conmy et al. 2023, Towards Automated Circuit Discovery, NeurIPS, Sec. 3 / Alg. 1",
     defaults=DEFAULTS,
-    check=check_options,
+    check=parse_options,
 )
 def acdc(run: DiscoveryRun) -> EdgeScores:
     """ACDC over the tau grid; options as in `DEFAULTS` (see the module docstring)."""
-    options = {**DEFAULTS, **run.options}
-    result = acdc_sweep(
-        run,
-        taus=parse_taus(options["taus"]),
-        metric=str(options["acdc_metric"]),
-        batched=str(options["batched"]).lower() not in ("0", "false", "no"),
-        window=int(options["acdc_window"]),  # type: ignore[call-overload]
-        progress=True,
-    )
+    result = acdc_sweep(run, **parse_options({**DEFAULTS, **run.options}), progress=True)  # type: ignore[arg-type]
     if not result.nested:
         warnings.warn(
             "ACDC circuits are not nested over the tau grid: scores >= tau is the union of the "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from bench.discovery import DiscoveryRun, EdgeScores
-from methods.spec import register_method
+from methods.spec import register_method, whole_number
 
 DEFAULT_STEPS = 5
 STEPS_DEFAULTS = {"steps": DEFAULT_STEPS}
@@ -32,10 +32,10 @@ def parse_steps(options: dict[str, object]) -> int:
     """The `steps` option as a positive integer; a clear error names a bad value."""
     value = options.get("steps", DEFAULT_STEPS)
     try:
-        steps = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+        steps = whole_number(value)
+    except ValueError:
         steps = 0
-    if steps < 1 or str(steps) != str(value).strip():
+    if steps < 1:
         raise ValueError(f"steps must be a positive integer, got {value!r}")
     return steps
 

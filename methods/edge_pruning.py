@@ -54,7 +54,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.discovery import DiscoveryRun, EdgeScores
-from methods.spec import register_method
+from methods.spec import register_method, whole_number
 
 BETA, LEFT, RIGHT, EPS = 2 / 3, -0.1, 1.1, 1e-6
 OBJECTIVES = ("auto", "kl", "metric")
@@ -100,7 +100,7 @@ class PruningConfig:
         unknown = sorted(set(options) - set(types))
         if unknown:
             raise ValueError(f"unknown edge-pruning option(s) {unknown}; valid: {', '.join(types)}")
-        casts = {"int": _whole_number, "float": float, "str": str}
+        casts = {"int": whole_number, "float": float, "str": str}
         values = {}
         for key, value in options.items():
             try:
@@ -206,26 +206,13 @@ def train_log_alpha(
     return log_alpha.detach()
 
 
-def _whole_number(value: object) -> int:
-    """An int option: 3 or "3", never a silently truncated 2.5."""
-    number = float(value)  # type: ignore[arg-type]
-    if not number.is_integer():
-        raise ValueError(value)
-    return int(number)
-
-
-def _check_options(options: dict[str, object]) -> None:
-    """Every option parsed and range-checked before any work (by building the config)."""
-    PruningConfig.from_options(options)
-
-
 @register_method(
     "edge-pruning",
     description="hard-concrete edge gates trained on KL to the full model under a Lagrangian sparsity target",
     citation="Bhaskar, Wettig, Friedman & Chen 2024, Finding Transformer Circuits with Edge Pruning, arXiv 2406.16778",
     stochastic=True,
     defaults=asdict(PruningConfig()),
-    check=_check_options,
+    check=PruningConfig.from_options,  # parses and range-checks every option
 )
 def edge_pruning(run: DiscoveryRun) -> EdgeScores:
     """Score edges by Edge Pruning.

@@ -21,7 +21,8 @@ class MethodSpec:
         stochastic: whether scores depend on the seed (scoring then reports mean +/- std).
         defaults: every option the method reads, with its default; results record these
             merged with what the user set, so a changed default shows in the results.
-        check: raises ValueError naming a bad option value, before any work starts.
+        check: parses every option and raises ValueError naming a bad value, before any
+            work starts (what it returns is not used).
     """
 
     name: str
@@ -30,7 +31,7 @@ class MethodSpec:
     citation: str
     stochastic: bool = False
     defaults: dict[str, object] = field(default_factory=dict)
-    check: Callable[[dict[str, object]], None] | None = None
+    check: Callable[[dict[str, object]], object] | None = None
 
     def resolve_options(self, options: dict[str, object] | None) -> dict[str, object]:
         """Defaults overlaid with `options`; an unknown key is an error naming the valid ones."""
@@ -47,6 +48,15 @@ class MethodSpec:
 METHODS: Registry[MethodSpec] = Registry("method")
 
 
+def whole_number(value: object) -> int:
+    """An integer option as the command line gives it (3 or "3"); ValueError for anything
+    else (2.5, "3.0", "x"), so a count is never silently truncated."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.lstrip("-").isdigit():
+        raise ValueError(f"not a whole number: {value!r}")
+    return int(text)
+
+
 def register_method(
     name: str,
     *,
@@ -54,7 +64,7 @@ def register_method(
     citation: str,
     stochastic: bool = False,
     defaults: dict[str, object] | None = None,
-    check: Callable[[dict[str, object]], None] | None = None,
+    check: Callable[[dict[str, object]], object] | None = None,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering an adapter function under `name`."""
 
