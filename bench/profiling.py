@@ -63,3 +63,17 @@ def measure(fn: Callable[[], T], interval_s: float = 0.005) -> Measured[T]:
         sampler.join()
     peak = max(peak, process.memory_info().rss)
     return Measured(value, seconds, (peak - start_rss) / 2**20)
+
+
+def fastest(fn: Callable[[], T], rounds: int) -> tuple[float, T]:
+    """The least wall time of `rounds` calls of `fn`, and the last call's value.
+
+    Timed bare, unlike `measure`: on a 2-core machine its sampler thread preempts one of
+    torch's two threads and stalls the other at every sync, inflating whatever it times.
+    """
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), value

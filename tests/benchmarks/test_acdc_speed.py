@@ -15,17 +15,15 @@ speed-up.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 
 import pytest
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from bench.discovery import DiscoveryRun, prepare_run
-from bench.profiling import measure
+from bench.profiling import fastest, measure
 from bench.runtime import MaskedRuntime, enable_edge_hooks
-from methods.acdc import DEFAULT_TAUS, AcdcSweep, acdc_sweep
+from methods.acdc import DEFAULT_TAUS, acdc_sweep
 from tasks.base import TaskData
 
 BATCH = int(os.environ.get("CDBENCH_ACDC_BATCH", "2"))
@@ -59,18 +57,6 @@ def run() -> DiscoveryRun:
     return prepare_run(MaskedRuntime(model), TaskData(clean, corrupt, metric, "logit diff"), "corrupted")
 
 
-def best_time(fn: Callable[[], AcdcSweep], rounds: int) -> tuple[float, AcdcSweep]:
-    """The fastest of `rounds` calls, timed bare: a memory sampler thread would take the GIL
-    from these Python-heavy loops and slow the engine with more forwards the most."""
-    times, result = [], None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    assert result is not None
-    return min(times), result
-
-
 @pytest.mark.parametrize("grid", ["one tau", "default grid"])
 def test_acdc_batched_vs_one_edge_per_forward(benchmark, run: DiscoveryRun, grid: str) -> None:
     """Both engines timed bare, best of ROUNDS, in the same run (the batched one also under
@@ -79,8 +65,8 @@ def test_acdc_batched_vs_one_edge_per_forward(benchmark, run: DiscoveryRun, grid
     own and the batched engine shares the work until the taus' decisions differ."""
     taus = (TAU,) if grid == "one tau" else DEFAULT_TAUS
     rounds = ROUNDS if grid == "one tau" else 1
-    reference_s, reference = best_time(lambda: acdc_sweep(run, taus, batched=False), rounds)
-    batched_s, result = best_time(lambda: acdc_sweep(run, taus), rounds)
+    reference_s, reference = fastest(lambda: acdc_sweep(run, taus, batched=False), rounds)
+    batched_s, result = fastest(lambda: acdc_sweep(run, taus), rounds)
     benchmark.pedantic(lambda: acdc_sweep(run, taus), rounds=1, iterations=1)
     # Float32 logits round differently between batch shapes (about 1e-6 in the KL here), so
     # a change that close to tau can be decided either way, and greedy pruning then follows

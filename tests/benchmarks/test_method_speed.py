@@ -11,7 +11,6 @@ check that this file still works).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import pytest
 import torch
 
 from bench.discovery import DiscoveryRun, prepare_run
-from bench.profiling import measure
+from bench.profiling import fastest, measure
 from bench.runtime import MaskedRuntime
 from bench.zoo import load_model
 from methods import score_edges
@@ -45,15 +44,8 @@ class Bare:
 
 
 def best_of(fn: Callable[[], object], repeats: int = 2) -> float:
-    """Timed bare, as pytest-benchmark times the methods: `measure`'s sampler thread would
-    preempt one of torch's two threads on a 2-core machine and stall the other at each sync."""
     fn()  # warm-up: first calls pay for allocation and lazy initialisation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return fastest(fn, repeats)[0]
 
 
 @pytest.fixture(scope="module")
