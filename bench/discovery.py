@@ -73,6 +73,11 @@ class DiscoveryRun:
         """KL(full model || this run) of the next-token distributions at the task's output
         positions, summed over positions and averaged over examples: `[..., n, pos, vocab]`
         -> `[...]`. Zero for the full model; the objective ACDC and Edge Pruning minimise."""
+        return self.kl_at_outputs(self.data.outputs(logits))
+
+    def kl_at_outputs(self, outputs: torch.Tensor) -> torch.Tensor:
+        """`kl_to_full` of logits already taken at the output positions, `[..., n, k, vocab]`
+        (for runs that compute only those positions)."""
         if self.full_logits is None:
             raise ValueError("this DiscoveryRun was built without full_logits; use prepare_run")
         if not self.has_distribution:
@@ -81,7 +86,7 @@ class DiscoveryRun:
                 "use the task metric"
             )
         full = torch.log_softmax(self.data.outputs(self.full_logits), dim=-1)
-        this = torch.log_softmax(self.data.outputs(logits), dim=-1)
+        this = torch.log_softmax(outputs, dim=-1)
         return (full.exp() * (full - this)).sum(dim=(-1, -2)).mean(-1)
 
 

@@ -24,6 +24,7 @@ from typing import Literal
 
 import torch
 from transformer_lens import HookedTransformer
+from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
 
 from bench.graph import Graph
 
@@ -39,6 +40,11 @@ def enable_edge_hooks(model: HookedTransformer) -> HookedTransformer:
         raise ValueError(
             f"model {cfg.model_name!r} uses grouped-query attention ({n_kv} kv heads for "
             f"{cfg.n_heads} query heads); CDBench's graph needs one k/v input per head"
+        )
+    if cfg.use_normalization_before_and_after or cfg.original_architecture in POST_NORM_ARCHITECTURES:
+        raise ValueError(
+            f"model {cfg.model_name!r} normalises each block's attention and MLP output after summing "
+            "it; CDBench's graph needs every head and MLP to write its own output to the residual stream"
         )
     # Per-head outputs come from hook_z @ W_O in this module: TransformerLens's own
     # use_attn_result path broadcasts a [batch, pos, head, d_head, d_model] product and
@@ -85,6 +91,14 @@ class MaskedRuntime:
         b_o = torch.stack([block.attn.b_O.detach() for block in model.blocks])
         zero = torch.zeros_like(b_o[:1])
         self._bias_through = torch.cumsum(torch.cat([zero, b_o]), dim=0)  # [n_layers + 1, d_model]
+        # The attention output biases a destination reads: those of the layers before it
+        # (and, for a sequential MLP, its own layer's).
+        self._bias_layer = [self._n_layers] * self.graph.n_destinations
+        for layer in range(self._n_layers):
+            for dst in range(self.graph.layer_head_dst[layer].start, self.graph.layer_head_dst[layer].stop):
+                self._bias_layer[dst] = layer
+            if layer in self.graph.mlp_dst:
+                self._bias_layer[self.graph.mlp_dst[layer]] = layer if self.graph.spec.parallel_attn_mlp else layer + 1
 
     # --- plain runs --------------------------------------------------------------------------
 
@@ -195,6 +209,13 @@ class MaskedRuntime:
         if cfg.positional_embedding_type == "shortformer":
             extra["shortformer_pos_embed"] = self.model.pos_embed(stacked)
         return self.model(placeholder, start_at_layer=start_layer, tokens=stacked, **extra)
+
+    def ablated_input(self, ablated: AblatedRun, dst: int) -> torch.Tensor:
+        """What destination `dst` reads when every edge into it is 0: its upstream sources'
+        ablated outputs plus the attention output biases before it, `[batch or 1, pos, d_model]`.
+        With mask m it reads this plus `sum_u m_u,dst * delta_u`."""
+        n_up = int(self.graph.n_upstream[dst])
+        return ablated.cumulative[:, :, n_up - 1] + self._bias_through[self._bias_layer[dst]]
 
     # --- gradient attribution (EAP and its integrated variants) -------------------------------
 
@@ -344,7 +365,7 @@ class _MaskHooks:
         self.buffer[:, :, start : start + n] = (out - abl).flatten(3)
         self.n_written += n
 
-    def _inputs(self, dst: slice, bias_layer: int) -> torch.Tensor:
+    def _inputs(self, dst: slice) -> torch.Tensor:
         """Rebuilt inputs `[M * B, P, V, D]` for destinations `dst` (which share their upstream)."""
         n_up = int(self.graph.n_upstream[dst.start])
         assert self.n_written >= n_up, f"hook order broke: {self.n_written} sources written, {n_up} needed"
@@ -353,7 +374,7 @@ class _MaskHooks:
         m = m[:, None].expand(n_masks, batch, n_dst, n_up).reshape(n_masks * batch, n_dst, n_up)
         deltas = self.buffer.view(n_masks * batch, *self.buffer.shape[2:])[:, :n_up]  # [M*B, n_up, P*D]
         patched = _PrefixMix.apply(m, deltas).view(n_masks, batch, n_dst, self.pos, self.d_model)
-        ablated_in = self.ablated.cumulative[:, :, n_up - 1] + self.rt._bias_through[bias_layer]  # [B', P, D]
+        ablated_in = self.rt.ablated_input(self.ablated, dst.start)  # [B', P, D], shared by the slice
         rebuilt = patched + ablated_in[None, :, None]
         return rebuilt.permute(0, 1, 3, 2, 4).reshape(n_masks * batch, self.pos, n_dst, self.d_model)
 
@@ -383,7 +404,7 @@ class _MaskHooks:
     def _qkv_hook(self, layer: int, letter_index: int) -> Callable:
         def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
             if layer not in self.head_inputs:
-                rebuilt = self._inputs(self.graph.layer_head_dst[layer], bias_layer=layer)
+                rebuilt = self._inputs(self.graph.layer_head_dst[layer])
                 self.head_inputs[layer] = rebuilt.view(*rebuilt.shape[:2], self.rt._n_heads, 3, -1)
             return self.head_inputs[layer][:, :, :, letter_index]
 
@@ -400,18 +421,15 @@ class _MaskHooks:
         return hook
 
     def _mlp_in_hook(self, layer: int) -> Callable:
-        # A parallel MLP reads the block input: no output bias of its own layer's attention.
-        bias_layer = layer if self.graph.spec.parallel_attn_mlp else layer + 1
-
         def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
             dst = self.graph.mlp_dst[layer]
-            return self._inputs(slice(dst, dst + 1), bias_layer)[:, :, 0]
+            return self._inputs(slice(dst, dst + 1))[:, :, 0]
 
         return hook
 
     def _logits_in(self, resid: torch.Tensor, hook: object) -> torch.Tensor:
         dst = self.graph.logits_dst
-        return self._inputs(slice(dst, dst + 1), bias_layer=self.rt._n_layers)[:, :, 0]
+        return self._inputs(slice(dst, dst + 1))[:, :, 0]
 
 
 class _GradientHooks:

@@ -66,6 +66,7 @@ from tqdm.auto import tqdm
 
 from bench.discovery import DiscoveryRun, EdgeScores
 from bench.graph import Graph
+from bench.incremental import CircuitState, Evaluation, IncrementalRuntime
 from methods.exact_patching import masks_per_forward
 from methods.spec import register_method, whole_number
 
@@ -118,11 +119,28 @@ class AcdcSweep:
 
 @dataclass(frozen=True)
 class _Branch:
-    """Tau-grid indices whose runs have the same circuit so far, its kept edges and b(C)."""
+    """Tau-grid indices whose runs have the same circuit so far, and that circuit's state."""
 
     taus: tuple[int, ...]
-    kept: torch.Tensor
-    value: float
+    state: CircuitState
+
+
+class _FullForwards:
+    """The reference evaluator: one masked forward from the embedding per circuit."""
+
+    def __init__(self, run: DiscoveryRun, badness: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.run, self.badness = run, badness
+
+    def _values(self, masks: torch.Tensor) -> list[float]:
+        matrices = self.run.graph.to_matrix(masks.to(self.run.runtime.model.cfg.dtype))
+        return self.badness(self.run.runtime.forward(self.run.data.clean, matrices, self.run.ablated)).tolist()
+
+    def initial(self) -> CircuitState:
+        full = torch.ones(self.run.graph.n_edges, dtype=torch.bool)
+        return CircuitState(full, (), (), self._values(full[None])[0])
+
+    def evaluate(self, state: CircuitState, masks: torch.Tensor, layer: int) -> Evaluation:
+        return Evaluation(state, masks, self._values(masks), {}, {})
 
 
 def destination_order(graph: Graph) -> list[int]:
@@ -158,9 +176,9 @@ def _destination_sources(graph: Graph) -> torch.Tensor:
 
 
 def destination_layers(graph: Graph) -> list[int]:
-    """The first block a change at each destination can affect (logits: the last block, rerun
-    so that the runtime's hooks rebuild its output)."""
-    layers = [graph.spec.n_layers - 1] * graph.n_destinations
+    """The first block whose nodes a change at each destination can affect (logits: none,
+    `n_layers`)."""
+    layers = [graph.spec.n_layers] * graph.n_destinations
     for layer in range(graph.spec.n_layers):
         for dst in range(graph.layer_head_dst[layer].start, graph.layer_head_dst[layer].stop):
             layers[dst] = layer
@@ -191,15 +209,16 @@ def prune_dead_ends(graph: Graph, kept: torch.Tensor) -> torch.Tensor:
 class _Acdc:
     """One ACDC sweep: branches of tau runs visiting destinations in ACDC's order."""
 
-    def __init__(self, run: DiscoveryRun, badness: Callable, taus: Sequence[float], window: int, reuse: bool) -> None:
+    def __init__(
+        self, run: DiscoveryRun, engine: IncrementalRuntime | _FullForwards, taus: Sequence[float], window: int
+    ) -> None:
         graph = self.graph = run.graph
-        self.run, self.badness, self.taus, self.window = run, badness, taus, window
+        self.run, self.engine, self.taus, self.window = run, engine, taus, window
         self.forwards = self.masks = 0
         self.incoming = [torch.nonzero(graph.edge_dst == d).flatten().flip(0) for d in range(graph.n_destinations)]
         self.outgoing = [torch.nonzero(graph.edge_src == s).flatten() for s in range(graph.n_sources)]
         self.dst_source = _destination_sources(graph).tolist()
-        self.start_layer = destination_layers(graph) if reuse else [0] * graph.n_destinations
-        self.clean_deltas = run.runtime.deltas(run.data.clean, run.ablated) if reuse else None
+        self.layer = destination_layers(graph)
         self.visited = torch.zeros(graph.n_edges, dtype=torch.bool)  # edges of visited destinations
         self.last_change = torch.full((graph.n_sources,), math.nan, dtype=torch.float64)
         self.tokens_per_mask = run.data.clean.numel()
@@ -218,71 +237,56 @@ class _Acdc:
         cost = FORWARD_OVERHEAD_TOKENS + self.tokens_per_mask * sizes
         return int(torch.argmax(decided / cost)) + 1
 
-    def evaluate(self, kept: torch.Tensor, dst: int | None = None) -> list[float]:
-        """b(C) for each circuit in `kept` `[M, n_edges]`, in forwards of at most `window` masks;
-        with `dst`, the circuits differ from the full graph only from `dst`'s layer on."""
-        start_layer = 0 if dst is None else self.start_layer[dst]
-        values: list[float] = []
-        for start in range(0, len(kept), self.window):
-            masks = self.graph.to_matrix(kept[start : start + self.window].float())
-            logits = self.run.runtime.forward(
-                self.run.data.clean, masks, self.run.ablated, start_layer=start_layer, clean_deltas=self.clean_deltas
-            )
-            values += self.badness(logits).double().tolist()
-            self.forwards += 1
-        self.masks += len(kept)
-        return values
-
     def predict(self, cand: torch.Tensor, removing: bool) -> torch.Tensor:
         """Predicted change in b(C) of removing each of `cand`: the latest change measured for
         its source, else -inf (remove) or +inf (keep) as most of the branch's decisions so far."""
         guess = self.last_change[self.graph.edge_src[cand]]
         return torch.where(guess.isnan(), -math.inf if removing else math.inf, guess)
 
-    def speculate(
-        self, br: _Branch, dst: int, cand: torch.Tensor, removing: bool
-    ) -> tuple[list[bool], torch.Tensor, list[float]]:
-        """Evaluate removing each of `cand` on top of the removals predicted before it; the
-        changes measured along that path become the next predictions."""
+    def speculate(self, br: _Branch, dst: int, cand: torch.Tensor, removing: bool) -> tuple[list[bool], Evaluation]:
+        """Evaluate removing each of `cand` on top of the removals predicted before it, in one
+        forward; the changes measured along that path become the next predictions."""
         predicted = self.predict(cand, removing) < self.taus[br.taus[len(br.taus) // 2]]
         n = len(cand)
-        masks = br.kept.expand(n, -1).clone()
+        masks = br.state.kept.expand(n, -1).clone()
         masks[:, cand] &= ~(torch.tril(predicted.expand(n, n), diagonal=-1) | torch.eye(n, dtype=torch.bool))
-        values = self.evaluate(masks, dst)
+        result = self.engine.evaluate(br.state, masks, self.layer[dst])
+        self.forwards += 1
+        self.masks += n
         changes = torch.empty(n, dtype=torch.float64)
-        before = br.value  # b of the predicted circuit so far
+        before = br.state.value  # b of the predicted circuit so far
         for row, remove in enumerate(predicted.tolist()):
-            changes[row] = values[row] - before
-            before = values[row] if remove else before
+            changes[row] = result.values[row] - before
+            before = result.values[row] if remove else before
         self.last_change[self.graph.edge_src[cand]] = changes
-        return predicted.tolist(), masks, values
+        return predicted.tolist(), result
 
     def visit(self, branch: _Branch, dsts: list[int]) -> list[_Branch]:
         """Decide the incoming edges of the destinations `dsts` (one of `destination_groups`)
         for every tau of `branch`, as one sequence of candidates in ACDC's order."""
-        live = [d for d in dsts if self.dst_source[d] < 0 or branch.kept[self.outgoing[self.dst_source[d]]].any()]
+        kept = branch.state.kept
+        live = [d for d in dsts if self.dst_source[d] < 0 or kept[self.outgoing[self.dst_source[d]]].any()]
         if len(live) < len(dsts):  # cut off from the output: inputs go untested, b(C) is unchanged
-            kept = branch.kept.clone()
-            kept[torch.cat([self.incoming[d] for d in dsts if d not in live])] = False
-            branch = _Branch(branch.taus, kept, branch.value)
+            dead = torch.cat([self.incoming[d] for d in dsts if d not in live])
+            branch = _Branch(branch.taus, branch.state.without_unread(dead))
         if not live:
             return [branch]
         cand = torch.cat([self.incoming[d] for d in live])
-        dst = live[0]  # every destination of a group starts at the same layer
-        removing = bool((~branch.kept[self.visited]).sum() * 2 > self.visited.sum())
+        dst = live[0]  # every destination of a group is in the same layer
+        removing = bool((~kept[self.visited]).sum() * 2 > self.visited.sum())
         done, todo = [], [(branch, 0)]
         while todo:
             br, start = todo.pop()
             while start < len(cand):
                 stop = min(len(cand), start + self.next_window())
-                predicted, masks, values = self.speculate(br, dst, cand[start:stop], removing)
+                predicted, result = self.speculate(br, dst, cand[start:stop], removing)
                 self.decided += stop - start
                 for row, remove in enumerate(predicted):
-                    change = values[row] - br.value  # exact: br is the predicted circuit so far
+                    change = result.values[row] - br.state.value  # exact: br is the predicted circuit so far
                     drop = tuple(t for t in br.taus if self.taus[t] > change)
                     keep = tuple(t for t in br.taus if self.taus[t] <= change)
-                    removal = _Branch(drop, masks[row], values[row]) if drop else None
-                    stay = _Branch(keep, br.kept, br.value) if keep else None
+                    removal = _Branch(drop, result.state(row)) if drop else None
+                    stay = _Branch(keep, br.state) if keep else None
                     follow, other = (removal, stay) if remove else (stay, removal)
                     if follow is None:  # misprediction: the rest of this batch is stale
                         self.decided -= stop - start - row - 1
@@ -299,10 +303,11 @@ class _Acdc:
 
     def sweep(self, shared: bool, progress: bool) -> AcdcSweep:
         graph = self.graph
-        full = torch.ones(graph.n_edges, dtype=torch.bool)
-        value = self.evaluate(full[None])[0]
+        full = self.engine.initial()
+        self.forwards += 1
+        self.masks += 1
         groups = [tuple(range(len(self.taus)))] if shared else [(k,) for k in range(len(self.taus))]
-        branches = [_Branch(taus, full, value) for taus in groups]
+        branches = [_Branch(taus, full) for taus in groups]
         groups = destination_groups(graph)
         for dsts in tqdm(groups, desc="acdc", unit="group", leave=False, disable=not progress):
             branches = [new for branch in branches for new in self.visit(branch, dsts)]
@@ -310,7 +315,7 @@ class _Acdc:
                 self.visited[self.incoming[dst]] = True
         circuits = torch.zeros(len(self.taus), graph.n_edges, dtype=torch.bool)
         for branch in branches:
-            circuits[list(branch.taus)] = branch.kept
+            circuits[list(branch.taus)] = branch.state.kept
         return AcdcSweep(tuple(self.taus), prune_dead_ends(graph, circuits), self.forwards, self.masks)
 
 
@@ -359,12 +364,21 @@ def acdc_sweep(
         metric = "kl" if run.has_distribution else "task"
     if metric == "kl" and not run.has_distribution:
         raise ValueError("acdc_metric=kl: the KL of a single output logit is always 0; use acdc_metric=task")
-    badness = run.kl_to_full if metric == "kl" else (lambda logits: -run.objective(logits))
     if window < 1:
         raise ValueError(f"acdc_window must be a positive integer, got {window}")
-    window = min(window, masks_per_forward(run)) if batched else 1
     with torch.no_grad():
-        return _Acdc(run, badness, parse_taus(taus), window, reuse=batched).sweep(shared=batched, progress=progress)
+        if batched:
+            engine: IncrementalRuntime | _FullForwards = IncrementalRuntime(
+                run.runtime,
+                run.data.clean,
+                run.ablated,
+                run.kl_at_outputs if metric == "kl" else (lambda logits: -run.objective(logits)),
+                run.data.output_positions if metric == "kl" else None,
+            )
+        else:
+            engine = _FullForwards(run, run.kl_to_full if metric == "kl" else (lambda logits: -run.objective(logits)))
+        window = min(window, masks_per_forward(run)) if batched else 1
+        return _Acdc(run, engine, parse_taus(taus), window).sweep(shared=batched, progress=progress)
 
 
 def parse_options(options: dict[str, object]) -> dict[str, object]:

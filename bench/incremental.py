@@ -1,0 +1,267 @@
+"""Incremental masked forwards: circuits that differ from a known circuit in a few edges.
+
+ACDC evaluates thousands of circuits, each the current circuit C minus an edge (or a few,
+when it speculates). Under C every destination reads a known input and every source
+writes a known output (a `CircuitState`). Taking edges away from destinations of one layer
+changes those inputs only, and the change reaches a later node only through an edge that
+C keeps. So `IncrementalRuntime.evaluate` rebuilds the changed inputs, recomputes the nodes
+they feed, then the nodes those feed through C's edges, and so on to the logits; every
+other node's output is C's, read from the state. Where the objective reads only the
+task's output positions (the KL), the last layer's MLP and the unembedding run at those
+positions only (the last layer's attention still reads every position's keys and values).
+
+The semantics are the masked runtime's (`bench.runtime`): destination v reads
+`ablated_input_v + sum_u m_uv * delta_u`, with delta_u what source u writes minus its
+ablated output. Nodes are computed with the model's own TransformerLens modules (ln1 and
+attention, ln2 and MLP, ln_final and unembed), as its blocks call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformer_lens.utilities.activation_functions import apply_softcap
+
+from bench.runtime import AblatedRun, MaskedRuntime
+from tasks.base import select_positions
+
+
+@dataclass(frozen=True)
+class CircuitState:
+    """A circuit and what it computes on the run's input.
+
+    Attributes:
+        kept: `[n_edges]` bool.
+        inputs: per destination, its input `[batch, pos, d_model]` (at the output positions
+            only, `[batch, k, d_model]`, for the last MLP and the logits when positions are
+            restricted).
+        deltas: per source, its output minus its ablated output (the last layer's sources
+            at the output positions only, when restricted).
+        value: the objective of this circuit.
+
+    Entries of a node that no kept edge reads are not kept up to date (they are never read).
+    """
+
+    kept: torch.Tensor
+    inputs: tuple[torch.Tensor, ...]
+    deltas: tuple[torch.Tensor, ...]
+    value: float
+
+    def without_unread(self, edges: torch.Tensor) -> CircuitState:
+        """This state minus `edges` into nodes whose outputs no kept edge reads (nothing changes)."""
+        kept = self.kept.clone()
+        kept[edges] = False
+        return CircuitState(kept, self.inputs, self.deltas, self.value)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Objectives of a stack of circuits, and what each computes where it differs from `base`."""
+
+    base: CircuitState
+    masks: torch.Tensor  # [R, n_edges] bool
+    values: list[float]
+    inputs: dict[int, torch.Tensor]  # destination -> [R, batch, pos, d_model]
+    deltas: dict[int, torch.Tensor]  # source -> [R, batch, pos, d_model]
+
+    def state(self, row: int) -> CircuitState:
+        """The state of circuit `row`, sharing every unchanged entry with `base`."""
+        inputs, deltas = list(self.base.inputs), list(self.base.deltas)
+        for dst, rows in self.inputs.items():
+            inputs[dst] = rows[row]
+        for src, rows in self.deltas.items():
+            deltas[src] = rows[row]
+        return CircuitState(self.masks[row], tuple(inputs), tuple(deltas), self.values[row])
+
+
+class IncrementalRuntime:
+    """Evaluates circuits near a known one on one input, recomputing only what changes.
+
+    Args:
+        runtime: the masked runtime (model and graph).
+        tokens: `[batch, pos]` the input the circuits run on.
+        ablated: what a removed edge falls back to.
+        objective: logits -> `[n_circuits]`; it gets `[n, batch, k, vocab]` logits at
+            `positions` when they are given, else `[n, batch, pos, vocab]`.
+        positions: the only positions `objective` reads (`TaskData.output_positions`), or
+            None for all.
+    """
+
+    def __init__(
+        self,
+        runtime: MaskedRuntime,
+        tokens: torch.Tensor,
+        ablated: AblatedRun,
+        objective: Callable[[torch.Tensor], torch.Tensor],
+        positions: slice | torch.Tensor | None = None,
+    ) -> None:
+        model = runtime.model
+        tokenizer = getattr(model, "tokenizer", None)
+        if tokenizer is not None and getattr(tokenizer, "padding_side", "right") == "left":
+            raise ValueError("the incremental runtime needs right padding; set model.tokenizer.padding_side='right'")
+        self.runtime, self.model, self.graph = runtime, model, runtime.graph
+        self.objective, self.positions = objective, positions
+        graph, cfg = self.graph, model.cfg
+        self.batch, self.pos = tokens.shape
+        self.dtype = cfg.dtype
+        last = cfg.n_layers - 1
+        # Nodes computed at the output positions only: the last MLP's input and the logits
+        # read by destination, and the last layer's heads and MLP by source.
+        self.short_dst = set() if positions is None else {graph.logits_dst, graph.mlp_dst.get(last, -1)}
+        short_src = set(range(graph.layer_head_src[last].start, graph.layer_head_src[last].stop))
+        self.short_src = set() if positions is None else short_src | {graph.mlp_src.get(last, -1)}
+        with torch.no_grad():
+            clean = runtime.deltas(tokens, ablated).view(graph.n_sources, self.batch, self.pos, -1)
+            self.clean = {False: clean, True: self._take(clean) if positions is not None else clean}
+            outputs = ablated.outputs.expand(self.batch, -1, -1, -1).transpose(1, 2).transpose(0, 1)  # [S, B, P, D]
+            self.ablated_out = [
+                self._take(outputs[s]) if s in self.short_src else outputs[s] for s in range(graph.n_sources)
+            ]
+            self.ablated_in = []
+            for dst in range(graph.n_destinations):
+                base = runtime.ablated_input(ablated, dst).expand(self.batch, -1, -1)
+                self.ablated_in.append(self._take(base) if dst in self.short_dst else base)
+            self.shortformer = model.pos_embed(tokens) if cfg.positional_embedding_type == "shortformer" else None
+
+    # --- positions ---------------------------------------------------------------------------
+
+    def _take(self, x: torch.Tensor) -> torch.Tensor:
+        """`x[..., batch, pos, d]` at the output positions: `[..., batch, k, d]`."""
+        assert self.positions is not None
+        return select_positions(x, self.positions)
+
+    # --- states ------------------------------------------------------------------------------
+
+    def initial(self) -> CircuitState:
+        """The full circuit: every destination reads what it reads in the plain forward."""
+        graph = self.graph
+        with torch.no_grad():
+            upstream = self.clean[False].cumsum(0)
+            inputs = []
+            for dst in range(graph.n_destinations):
+                total = upstream[int(graph.n_upstream[dst]) - 1]
+                inputs.append(self.ablated_in[dst] + (self._take(total) if dst in self.short_dst else total))
+            deltas = [self._take(d) if s in self.short_src else d for s, d in enumerate(self.clean[False])]
+            value = float(self.objective(self._logits(inputs[graph.logits_dst][None]))[0])
+        return CircuitState(torch.ones(graph.n_edges, dtype=torch.bool), tuple(inputs), tuple(deltas), value)
+
+    # --- evaluation --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, state: CircuitState, masks: torch.Tensor, layer: int) -> Evaluation:
+        """Objectives of the circuits `masks` (`[R, n_edges]` bool), which differ from
+        `state.kept` only in edges into destinations whose node is in `layer` (or the
+        logits); every node before `layer` then computes what it does under `state`."""
+        graph = self.graph
+        m = graph.to_matrix(masks.to(self.dtype))  # [R, S, Dst]
+        diff = m - graph.to_matrix(state.kept.to(self.dtype))
+        changed: dict[int, torch.Tensor] = {}  # source -> [R, B, P, D], its delta minus the state's
+        inputs: dict[int, torch.Tensor] = {}
+        deltas: dict[int, torch.Tensor] = {}
+        reached = diff.ne(0).any(0).any(0)  # [Dst]: destinations whose input differs from the state's
+
+        def record(src: int, delta: torch.Tensor) -> None:
+            deltas[src] = delta
+            changed[src] = delta - state.deltas[src]
+            reached.logical_or_(m[:, src].ne(0).any(0))
+
+        def touched(dsts: range) -> list[int]:
+            return [d for d, hit in zip(dsts, reached[dsts.start : dsts.stop].tolist(), strict=True) if hit]
+
+        for block in range(layer, graph.spec.n_layers):
+            heads = touched(range(graph.layer_head_dst[block].start, graph.layer_head_dst[block].stop))
+            if heads:
+                for src, delta in self._heads(block, state, heads, diff, m, changed, inputs).items():
+                    record(src, delta)
+            dst = graph.mlp_dst.get(block)
+            if dst is not None and reached[dst]:
+                x = inputs[dst] = self._column_inputs(state, [dst], diff, m, changed)[:, 0]
+                mlp = self.model.blocks[block]
+                out = mlp.apply_mlp(mlp.ln2(x.flatten(0, 1))).view_as(x)
+                record(graph.mlp_src[block], out - self.ablated_out[graph.mlp_src[block]])
+        if reached[graph.logits_dst]:
+            x = inputs[graph.logits_dst] = self._column_inputs(state, [graph.logits_dst], diff, m, changed)[:, 0]
+            values = self.objective(self._logits(x)).double().tolist()
+        else:  # nothing that changed reaches the logits
+            values = [state.value] * len(masks)
+        return Evaluation(state, masks, values, inputs, deltas)
+
+    def _column_inputs(
+        self, state: CircuitState, dsts: list[int], diff: torch.Tensor, m: torch.Tensor, changed: dict
+    ) -> torch.Tensor:
+        """Inputs `[R, len(dsts), B, P, D]` of `dsts` (which share their position restriction):
+        the state's, plus the edges taken away (their sources are upstream of the changed
+        layer, so write what they write in the plain run) and the changed sources' changes."""
+        short = dsts[0] in self.short_dst
+        base = torch.stack([state.inputs[d] for d in dsts])
+        removed = diff[:, :, dsts]  # [R, S, n]
+        sources = torch.nonzero(removed.ne(0).any(0).any(-1)).flatten()
+        total = base.expand(len(m), *base.shape)
+        if len(sources):
+            total = total + torch.einsum("rsn,sbpd->rnbpd", removed[:, sources], self.clean[short][sources])
+        if changed:
+            ids = list(changed)
+            parts = [self._take(changed[u]) if short and u not in self.short_src else changed[u] for u in ids]
+            stacked = torch.stack(parts, 1)
+            total = total + torch.einsum("rsn,rsbpd->rnbpd", m[:, ids][:, :, dsts], stacked)
+        return total
+
+    def _heads(
+        self,
+        layer: int,
+        state: CircuitState,
+        touched: list[int],
+        diff: torch.Tensor,
+        m: torch.Tensor,
+        changed: dict,
+        inputs: dict[int, torch.Tensor],
+    ) -> dict[int, torch.Tensor]:
+        """New deltas `{source: [R, B, P, D]}` of the heads of `layer` with a touched input."""
+        graph, n_heads = self.graph, self.model.cfg.n_heads
+        first = graph.layer_head_dst[layer].start
+        n_rows = m.shape[0]
+        columns = torch.stack(state.inputs[first : first + 3 * n_heads]).expand(n_rows, -1, -1, -1, -1).clone()
+        rebuilt = self._column_inputs(state, touched, diff, m, changed)  # [R, n, B, P, D]
+        index = torch.tensor(touched) - first
+        columns[:, index] = rebuilt
+        for i, dst in enumerate(touched):
+            inputs[dst] = rebuilt[:, i]
+        # [R, H * 3, B, P, D] -> q, k, v inputs [R * B, P, H, D]
+        q, k, v = columns.view(n_rows, n_heads, 3, self.batch, self.pos, -1).permute(2, 0, 3, 4, 1, 5).flatten(1, 2)
+        z = self._attention(layer, q, k, v).view(n_rows, self.batch, self.pos, n_heads, -1)
+        heads = sorted({(dst - first) // 3 for dst in touched})
+        src0 = graph.layer_head_src[layer].start
+        z = z[:, :, :, heads]
+        if src0 in self.short_src:  # the last layer: its heads' writes matter at the output positions only
+            z = self._take(z.flatten(3)).view(*z.shape[:2], -1, *z.shape[3:])
+        out = torch.einsum("rbphe,hed->hrbpd", z, self.model.blocks[layer].attn.W_O[heads])
+        return {src0 + head: out[i] - self.ablated_out[src0 + head] for i, head in enumerate(heads)}
+
+    def _attention(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Every head's z `[N, P, H, d_head]` from per-head q/k/v inputs, as the block calls
+        ln1 and attention (the z is read at the attention's hook)."""
+        block = self.model.blocks[layer]
+        extra: torch.Tensor | float = 0.0
+        if self.shortformer is not None:
+            n = q.shape[0] // self.batch
+            extra = self.shortformer[:, :, None].expand(-1, -1, q.shape[2], -1).repeat(n, 1, 1, 1)
+        captured: list[torch.Tensor] = []
+        # A plain torch hook on the one hook point: TransformerLens's hook context resets
+        # every hook point of the model on exit, which cost more than the attention here.
+        handle = block.attn.hook_z.register_forward_hook(lambda module, args, z: captured.append(z))
+        try:
+            block.attn(query_input=block.ln1(q) + extra, key_input=block.ln1(k) + extra, value_input=block.ln1(v))
+        finally:
+            handle.remove()
+        return captured[0]
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits `[R, B, P, V]` from the logits' input `[R, B, P, D]`, as the model's last steps."""
+        model, rows = self.model, x.shape[0]
+        x = x.flatten(0, 1)
+        if model.cfg.normalization_type is not None:
+            x = model.ln_final(x)
+        logits = apply_softcap(model.unembed(x), model.cfg.output_logits_soft_cap)
+        return logits.view(rows, -1, *logits.shape[1:])
