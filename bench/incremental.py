@@ -18,6 +18,7 @@ attention, ln2 and MLP, ln_final and unembed), as its blocks call them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from transformer_lens.utilities.activation_functions import apply_softcap
 
 from bench.runtime import AblatedRun, MaskedRuntime
 from tasks.base import select_positions
+
+PER_HEAD_PARAMETERS = frozenset({"W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "sinks"})
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,17 @@ class IncrementalRuntime:
                 base = runtime.ablated_input(ablated, dst).expand(self.batch, -1, -1)
                 self.ablated_in.append(self._take(base) if dst in self.short_dst else base)
             self.shortformer = model.pos_embed(tokens) if cfg.positional_embedding_type == "shortformer" else None
+        # Computing only the touched heads of a layer needs attention whose heads are computed
+        # independently and whose code reads n_heads only to shape the output (ALiBi and
+        # relative position biases, QK-norm over all heads, or 4-bit weights do not qualify).
+        attn = model.blocks[0].attn
+        self.head_subsets = (
+            cfg.positional_embedding_type in ("standard", "shortformer", "rotary")
+            and not cfg.load_in_4bit
+            and set(attn._parameters) <= PER_HEAD_PARAMETERS | {"b_O"}
+            and getattr(attn, "q_norm", None) is None
+        )
+        self._subsets: dict[tuple[int, tuple[int, ...]], torch.nn.Module] = {}
 
     # --- positions ---------------------------------------------------------------------------
 
@@ -219,30 +233,35 @@ class IncrementalRuntime:
         inputs: dict[int, torch.Tensor],
     ) -> dict[int, torch.Tensor]:
         """New deltas `{source: [R, B, P, D]}` of the heads of `layer` with a touched input."""
-        graph, n_heads = self.graph, self.model.cfg.n_heads
+        graph = self.graph
         first = graph.layer_head_dst[layer].start
-        n_rows = m.shape[0]
-        columns = torch.stack(state.inputs[first : first + 3 * n_heads]).expand(n_rows, -1, -1, -1, -1).clone()
+        heads = sorted({(dst - first) // 3 for dst in touched})
+        computed = heads if self.head_subsets else list(range(self.model.cfg.n_heads))
+        n_rows, n_computed = m.shape[0], len(computed)
+        dsts = [first + 3 * head + letter for head in computed for letter in range(3)]
+        columns = torch.stack([state.inputs[d] for d in dsts]).expand(n_rows, -1, -1, -1, -1).clone()
         rebuilt = self._column_inputs(state, touched, diff, m, changed)  # [R, n, B, P, D]
-        index = torch.tensor(touched) - first
-        columns[:, index] = rebuilt
+        columns[:, [dsts.index(d) for d in touched]] = rebuilt
         for i, dst in enumerate(touched):
             inputs[dst] = rebuilt[:, i]
-        # [R, H * 3, B, P, D] -> q, k, v inputs [R * B, P, H, D]
-        q, k, v = columns.view(n_rows, n_heads, 3, self.batch, self.pos, -1).permute(2, 0, 3, 4, 1, 5).flatten(1, 2)
-        z = self._attention(layer, q, k, v).view(n_rows, self.batch, self.pos, n_heads, -1)
-        heads = sorted({(dst - first) // 3 for dst in touched})
+        # [R, h * 3, B, P, D] -> q, k, v inputs [R * B, P, h, D]
+        grouped = columns.view(n_rows, n_computed, 3, self.batch, self.pos, -1)
+        q, k, v = grouped.permute(2, 0, 3, 4, 1, 5).flatten(1, 2)
+        z = self._attention(layer, tuple(computed), q, k, v).view(n_rows, self.batch, self.pos, n_computed, -1)
         src0 = graph.layer_head_src[layer].start
-        z = z[:, :, :, heads]
+        z = z[:, :, :, [computed.index(head) for head in heads]]
         if src0 in self.short_src:  # the last layer: its heads' writes matter at the output positions only
             z = self._take(z.flatten(3)).view(*z.shape[:2], -1, *z.shape[3:])
         out = torch.einsum("rbphe,hed->hrbpd", z, self.model.blocks[layer].attn.W_O[heads])
         return {src0 + head: out[i] - self.ablated_out[src0 + head] for i, head in enumerate(heads)}
 
-    def _attention(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Every head's z `[N, P, H, d_head]` from per-head q/k/v inputs, as the block calls
-        ln1 and attention (the z is read at the attention's hook)."""
+    def _attention(
+        self, layer: int, heads: tuple[int, ...], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
+        """The z `[N, P, h, d_head]` of `heads` from their q/k/v inputs `[N, P, h, D]`, as the
+        block calls ln1 and attention (the z is read at the attention's hook)."""
         block = self.model.blocks[layer]
+        attention = block.attn if len(heads) == self.model.cfg.n_heads else self._subset(layer, heads)
         extra: torch.Tensor | float = 0.0
         if self.shortformer is not None:
             n = q.shape[0] // self.batch
@@ -252,10 +271,26 @@ class IncrementalRuntime:
         # every hook point of the model on exit, which cost more than the attention here.
         handle = block.attn.hook_z.register_forward_hook(lambda module, args, z: captured.append(z))
         try:
-            block.attn(query_input=block.ln1(q) + extra, key_input=block.ln1(k) + extra, value_input=block.ln1(v))
+            attention(query_input=block.ln1(q) + extra, key_input=block.ln1(k) + extra, value_input=block.ln1(v))
         finally:
             handle.remove()
         return captured[0]
+
+    def _subset(self, layer: int, heads: tuple[int, ...]) -> torch.nn.Module:
+        """Layer `layer`'s attention restricted to `heads`: the same module (hook points,
+        buffers, code) with the per-head weights sliced and `n_heads` set to match."""
+        key = (layer, heads)
+        if key not in self._subsets:
+            attn = self.model.blocks[layer].attn
+            subset = copy.copy(attn)
+            subset._parameters = {
+                name: param[list(heads)] if name in PER_HEAD_PARAMETERS else param
+                for name, param in attn._parameters.items()
+            }
+            subset.cfg = copy.copy(attn.cfg)
+            subset.cfg.n_heads = len(heads)
+            self._subsets[key] = subset
+        return self._subsets[key]
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits `[R, B, P, V]` from the logits' input `[R, B, P, D]`, as the model's last steps."""

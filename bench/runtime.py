@@ -154,15 +154,7 @@ class MaskedRuntime:
 
     # --- the masked forward ------------------------------------------------------------------
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        mask: torch.Tensor,
-        ablated: AblatedRun,
-        *,
-        start_layer: int = 0,
-        clean_deltas: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, ablated: AblatedRun) -> torch.Tensor:
         """Logits of the model run with `mask` over the graph's edges.
 
         Args:
@@ -170,11 +162,6 @@ class MaskedRuntime:
             mask: `[n_sources, n_destinations]` or `[n_masks, n_sources, n_destinations]`,
                 values in [0, 1]; only cells of `graph.real_edge_mask` are read.
             ablated: from `ablate`, with batch 1 or the same batch as `tokens`.
-            start_layer: skip the blocks before this layer. Only valid when every edge into
-                those layers is 1 in every mask: their sources then write exactly what they
-                write in the plain run, taken from `clean_deltas` instead of recomputed.
-                ACDC uses it, since every edge upstream of the node it prunes is still kept.
-            clean_deltas: `self.deltas(tokens, ablated)`; needed when `start_layer > 0`.
 
         Returns:
             `[batch, pos, d_vocab_out]`, or `[n_masks, batch, pos, d_vocab_out]` for a stack.
@@ -186,29 +173,9 @@ class MaskedRuntime:
         hooks = _MaskHooks(self, masks, ablated, batch)
         stacked = tokens.repeat(n_masks, 1) if n_masks > 1 else tokens
         with self.model.hooks(fwd_hooks=hooks.fwd_hooks()):
-            if start_layer == 0:
-                logits = self.model(stacked)
-            else:
-                logits = self._forward_from(stacked, hooks, start_layer, clean_deltas)
+            logits = self.model(stacked)
         logits = logits.view(n_masks, batch, *logits.shape[1:])
         return logits[0] if single else logits
-
-    def _forward_from(
-        self, stacked: torch.Tensor, hooks: _MaskHooks, start_layer: int, clean_deltas: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Run blocks `start_layer..` with the sources before that layer written from `clean_deltas`."""
-        if not 0 < start_layer < self._n_layers:
-            raise ValueError(f"start_layer must be in 0..{self._n_layers - 1}, got {start_layer}")
-        if clean_deltas is None:
-            raise ValueError("start_layer > 0 needs clean_deltas = runtime.deltas(tokens, ablated)")
-        hooks.prefill(clean_deltas, int(self.graph.n_upstream[self.graph.layer_head_dst[start_layer].start]))
-        # Every block input is rebuilt by the hooks, so the residual stream handed over is never read.
-        cfg = self.model.cfg
-        placeholder = torch.zeros(*stacked.shape, cfg.d_model, dtype=cfg.dtype, device=stacked.device)
-        extra = {}
-        if cfg.positional_embedding_type == "shortformer":
-            extra["shortformer_pos_embed"] = self.model.pos_embed(stacked)
-        return self.model(placeholder, start_at_layer=start_layer, tokens=stacked, **extra)
 
     def ablated_input(self, ablated: AblatedRun, dst: int) -> torch.Tensor:
         """What destination `dst` reads when every edge into it is 0: its upstream sources'
@@ -352,11 +319,6 @@ class _MaskHooks:
         self.buffer = torch.empty(self.n_masks, batch, n_sources, self.pos * self.d_model, dtype=masks.dtype)
         self.n_written = 0
         self.head_inputs: dict[int, torch.Tensor] = {}
-
-    def prefill(self, clean_deltas: torch.Tensor, n_sources: int) -> None:
-        """Write the first `n_sources` deltas of the plain run (`[n_sources', batch * pos * d_model]`)."""
-        self.buffer[:, :, :n_sources] = clean_deltas[:n_sources].view(n_sources, self.batch, -1).transpose(0, 1)
-        self.n_written = n_sources
 
     def _record(self, out: torch.Tensor) -> None:
         """Store out - ablated_out for the next sources; `out` is `[M, B, n, P, D]`."""

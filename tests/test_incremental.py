@@ -50,6 +50,16 @@ def test_incremental_equals_the_masked_forward_along_a_pruning_run(shape: str, a
     several circuits that take random edges into it away from the current one, compare
     every value with a full masked forward, and go on from one of them. Later layers then
     run from states that an earlier evaluation built."""
+    prune_and_compare(shape, ablation, positions, head_subsets=True)
+
+
+@pytest.mark.parametrize("shape", ["ln-gelu", "parallel-rotary"])
+def test_computing_every_head_of_a_touched_layer_gives_the_same(shape: str) -> None:
+    """The path for attention that cannot be restricted to some heads (e.g. ALiBi)."""
+    prune_and_compare(shape, "corrupted", "per example", head_subsets=False)
+
+
+def prune_and_compare(shape: str, ablation: str, positions: str, head_subsets: bool) -> None:
     model: HookedTransformer = tiny_model(shape, dtype=torch.float64)
     runtime = MaskedRuntime(model)
     graph = runtime.graph
@@ -58,6 +68,8 @@ def test_incremental_equals_the_masked_forward_along_a_pruning_run(shape: str, a
     ablated = runtime.ablate(ablation, corrupted_tokens=corrupt, reference_tokens=reference, like=clean)
     at_positions, of_full = objective_of(POSITIONS[positions])
     engine = IncrementalRuntime(runtime, clean, ablated, at_positions, POSITIONS[positions])
+    assert engine.head_subsets
+    engine.head_subsets = head_subsets
 
     def reference_value(kept: torch.Tensor) -> torch.Tensor:
         return of_full(runtime.forward(clean, graph.to_matrix(kept.double()), ablated))

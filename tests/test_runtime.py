@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformer_lens import HookedTransformer
+from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from bench.graph import Graph
 from bench.runtime import MaskedRuntime
@@ -213,27 +213,20 @@ def test_unknown_ablation_kind_names_the_choices() -> None:
         runtime.ablate("resample")
 
 
-@pytest.mark.parametrize("start_layer", [1, 2])
-@torch.no_grad()
-def test_starting_at_a_layer_equals_the_full_masked_forward(
-    any_tiny_model: HookedTransformer, token_pair, start_layer: int
-) -> None:
-    """Skipping the blocks whose inputs are all kept (ACDC's reuse) changes nothing."""
-    clean, corrupt = token_pair
-    runtime = MaskedRuntime(any_tiny_model)
-    graph = runtime.graph
-    ablated = runtime.ablate("corrupted", corrupted_tokens=corrupt)
-    masks = torch.rand(3, graph.n_sources, graph.n_destinations, generator=torch.Generator().manual_seed(0))
-    masks[:, :, : graph.layer_head_dst[start_layer].start] = 1.0  # every edge into earlier layers kept
-    full = runtime.forward(clean, masks, ablated)
-    resumed = runtime.forward(
-        clean, masks, ablated, start_layer=start_layer, clean_deltas=runtime.deltas(clean, ablated)
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"n_key_value_heads": 2}, "grouped-query attention"),
+        (
+            {"use_normalization_before_and_after": True, "normalization_type": "RMS"},
+            "normalises each block's attention and MLP output",
+        ),
+    ],
+)
+def test_models_without_one_write_per_head_are_refused(fields: dict, message: str) -> None:
+    """The graph needs every head to read its own inputs and write its own output."""
+    cfg = HookedTransformerConfig(
+        n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=10, act_fn="gelu", **fields
     )
-    assert (resumed - full).abs().max() < TOL
-    # the precondition is real: upstream mask cells are not read, though they do matter
-    masks[:, 0, 0] = 0.0
-    ignored = runtime.forward(
-        clean, masks, ablated, start_layer=start_layer, clean_deltas=runtime.deltas(clean, ablated)
-    )
-    assert (ignored - full).abs().max() < TOL
-    assert (runtime.forward(clean, masks, ablated) - full).abs().max() > TOL
+    with pytest.raises(ValueError, match=message):
+        MaskedRuntime(HookedTransformer(cfg))
