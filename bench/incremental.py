@@ -68,6 +68,7 @@ class Evaluation:
     values: list[float]
     inputs: dict[int, torch.Tensor]  # destination -> [R, batch, pos, d_model]
     deltas: dict[int, torch.Tensor]  # source -> [R, batch, pos, d_model]
+    work: int = 0  # per circuit: nodes computed (heads, MLPs, the unembedding) x tokens
 
     def state(self, row: int) -> CircuitState:
         """The state of circuit `row`, sharing every unchanged entry with `base`."""
@@ -181,12 +182,17 @@ class IncrementalRuntime:
             changed[src] = delta - state.deltas[src]
             reached.logical_or_(m[:, src].ne(0).any(0))
 
+        work = 0
+
         def touched(dsts: range) -> list[int]:
             return [d for d, hit in zip(dsts, reached[dsts.start : dsts.stop].tolist(), strict=True) if hit]
 
         for block in range(layer, graph.spec.n_layers):
             heads = touched(range(graph.layer_head_dst[block].start, graph.layer_head_dst[block].stop))
             if heads:
+                first = graph.layer_head_dst[block].start
+                n_computed = len({(d - first) // 3 for d in heads}) if self.head_subsets else self.model.cfg.n_heads
+                work += n_computed * self.batch * self.pos
                 for src, delta in self._heads(block, state, heads, diff, m, changed, inputs).items():
                     record(src, delta)
             dst = graph.mlp_dst.get(block)
@@ -195,12 +201,14 @@ class IncrementalRuntime:
                 mlp = self.model.blocks[block]
                 out = mlp.apply_mlp(mlp.ln2(x.flatten(0, 1))).view_as(x)
                 record(graph.mlp_src[block], out - self.ablated_out[graph.mlp_src[block]])
+                work += x.shape[1] * x.shape[2]
         if reached[graph.logits_dst]:
             x = inputs[graph.logits_dst] = self._column_inputs(state, [graph.logits_dst], diff, m, changed)[:, 0]
             values = self.objective(self._logits(x)).double().tolist()
+            work += x.shape[1] * x.shape[2]
         else:  # nothing that changed reaches the logits
             values = [state.value] * len(masks)
-        return Evaluation(state, masks, values, inputs, deltas)
+        return Evaluation(state, masks, values, inputs, deltas, work)
 
     def _column_inputs(
         self, state: CircuitState, dsts: list[int], diff: torch.Tensor, m: torch.Tensor, changed: dict
@@ -210,16 +218,20 @@ class IncrementalRuntime:
         layer, so write what they write in the plain run) and the changed sources' changes."""
         short = dsts[0] in self.short_dst
         base = torch.stack([state.inputs[d] for d in dsts])
+        n_rows, shape = len(m), base.shape
+        total = base.expand(n_rows, *shape)
         removed = diff[:, :, dsts]  # [R, S, n]
         sources = torch.nonzero(removed.ne(0).any(0).any(-1)).flatten()
-        total = base.expand(len(m), *base.shape)
-        if len(sources):
-            total = total + torch.einsum("rsn,sbpd->rnbpd", removed[:, sources], self.clean[short][sources])
-        if changed:
-            ids = list(changed)
-            parts = [self._take(changed[u]) if short and u not in self.short_src else changed[u] for u in ids]
-            stacked = torch.stack(parts, 1)
-            total = total + torch.einsum("rsn,rsbpd->rnbpd", m[:, ids][:, :, dsts], stacked)
+        if len(sources):  # [R, n, s] @ [s, B * P * D]
+            clean = self.clean[short][sources].flatten(1)
+            total = total + (removed[:, sources].transpose(1, 2) @ clean).view(n_rows, *shape)
+        weights = m[:, list(changed)][:, :, dsts]  # [R, c, n]
+        reading = [u for u, hit in zip(changed, weights.ne(0).any(0).any(-1).tolist(), strict=True) if hit]
+        if reading:  # [R, n, c] @ [R, c, B * P * D]
+            parts = [self._take(changed[u]) if short and u not in self.short_src else changed[u] for u in reading]
+            stacked = torch.stack(parts, 1).flatten(2)
+            read = weights[:, [list(changed).index(u) for u in reading]].transpose(1, 2)
+            total = total + torch.bmm(read, stacked).view(n_rows, *shape)
         return total
 
     def _heads(
@@ -262,16 +274,17 @@ class IncrementalRuntime:
         block calls ln1 and attention (the z is read at the attention's hook)."""
         block = self.model.blocks[layer]
         attention = block.attn if len(heads) == self.model.cfg.n_heads else self._subset(layer, heads)
-        extra: torch.Tensor | float = 0.0
+        q, k, v = block.ln1(torch.stack([q, k, v]))  # one call: ln1 acts on each vector alone
         if self.shortformer is not None:
             n = q.shape[0] // self.batch
             extra = self.shortformer[:, :, None].expand(-1, -1, q.shape[2], -1).repeat(n, 1, 1, 1)
+            q, k = q + extra, k + extra
         captured: list[torch.Tensor] = []
         # A plain torch hook on the one hook point: TransformerLens's hook context resets
         # every hook point of the model on exit, which cost more than the attention here.
         handle = block.attn.hook_z.register_forward_hook(lambda module, args, z: captured.append(z))
         try:
-            attention(query_input=block.ln1(q) + extra, key_input=block.ln1(k) + extra, value_input=block.ln1(v))
+            attention(query_input=q, key_input=k, value_input=v)
         finally:
             handle.remove()
         return captured[0]

@@ -28,30 +28,32 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
   circuits at taus >= tau: that is circuit(tau) exactly when the circuits are nested,
   which greedy pruning does not guarantee. `AcdcSweep.nested` says whether they are, and
   a warning is given when they are not.
-- Speed (option `batched`, default 1; 0 is the reference: one masked forward per tried
-  edge, each tau on its own). Candidates are decided in sequences: `logits`, each MLP,
-  and all head inputs of one layer together (`destination_groups`; no head feeds another
-  head of its layer, so whether a head is cut off is known when its layer starts). The
-  removals of a sequence's next candidates are evaluated speculatively in one batched
-  forward, each mask also holding the removals predicted for the candidates before it. A
-  prediction is the latest change measured for the same source (any destination, any
-  tau); sources not yet measured follow the branch's majority decision so far. Walking
-  the candidates in order, every decision reads a value computed on exactly the current
-  circuit, so decisions equal the reference's up to float rounding between batch shapes
-  (in float32 a tau within the KL's rounding, 1e-5 on the speed benchmark's model, can
-  see a near-tie decided the other way and greedy pruning take another path; run the
-  model in float64 where that matters). After the first wrong prediction the rest of the
-  batch is stale and is evaluated again. How many candidates a forward tries (`next_window`, at most
-  `acdc_window`) trades the fixed cost of a forward against the masks that a
-  misprediction wastes, from the misprediction rate so far and the run's tokens per mask.
-  The tau grid shares all work until decisions differ: taus with the same circuit so far
-  are one branch, split at the first edge whose change falls between them. Work that
-  cannot change is reused: every edge into layers before the destination's is still kept
-  (they are visited later), so those blocks run as in the plain forward, and each
-  evaluation starts at the destination's layer from the plain run's cached outputs
-  (`MaskedRuntime.forward(start_layer=...)`; at `logits`, only the last block reruns).
-  The rest of each mask's forward is recomputed, so batching saves the fixed cost per
-  forward, not compute: with many tokens per mask the windows shrink towards one.
+- Speed (option `batched`, default 1; 0 is the reference: one masked forward of the whole
+  model per tried edge, each tau on its own). Three things, none of which changes a
+  decision:
+  - Incremental evaluation (`bench.incremental`). Every edge upstream of the destination
+    being pruned is still kept (those are visited later), and the current circuit's inputs
+    and outputs are cached; a candidate recomputes only the nodes its change reaches
+    through kept edges (the touched heads of a layer, not all of them), and with the KL
+    the last MLP and the unembedding run at the task's output positions only.
+  - Speculation. Candidates are decided in sequences: `logits`, each MLP, and all head
+    inputs of one layer together (`destination_groups`; no head feeds another head of its
+    layer, so whether a head is cut off is known when its layer starts). The removals of
+    a sequence's next candidates are evaluated in one batched forward, each mask also
+    holding the removals predicted for the candidates before it. A prediction is the
+    latest change measured for the same source (any destination, any tau); sources not yet
+    measured follow the branch's majority decision so far. Walking the candidates in
+    order, every decision reads a value computed on exactly the current circuit, so
+    decisions equal the reference's up to float rounding between the two computations
+    (in float32 a tau within the KL's rounding, 1e-5 on the speed benchmark's model, can
+    see a near-tie decided the other way and greedy pruning take another path; run the
+    model in float64 where that matters). After the first wrong prediction the rest of
+    the batch is stale and is evaluated again. How many candidates a forward tries
+    (`next_window`, at most `acdc_window`) trades the fixed cost of a forward against the
+    masks that a misprediction wastes, from the misprediction rate so far and the run's
+    tokens per mask.
+  - A shared tau grid. Taus with the same circuit so far are one branch, split at the
+    first edge whose change falls between them.
 """
 
 from __future__ import annotations
@@ -72,14 +74,16 @@ from methods.spec import register_method, whole_number
 
 DEFAULT_TAUS: tuple[float, ...] = tuple(10.0 ** (k / 2) for k in range(-10, 1))
 DEFAULT_WINDOW = 64
-# The fixed cost of one forward (hooks, Python, kernel launches) in token-rows of compute,
-# and the most token-rows worth stacking: on CPU a 4-layer, d_model-64 forward from its
-# last block cost 1.3 ms for one mask of 8 tokens and 0.1 ms per extra mask (tuned on the
-# speed benchmark: 64 to 256 all within 10% of the best); past a few hundred rows in
-# one forward the stacked activations outgrow the cache and each row costs more than it
-# does alone. They set only the batching (`_Acdc.next_window`), never a decision.
-FORWARD_OVERHEAD_TOKENS = 128
-MAX_FORWARD_TOKENS = 512
+# The fixed cost of one forward (Python, module calls, kernel launches) in units of its
+# per-mask work (one node, a head, an MLP or the unembedding, computed for one token), and
+# the most tokens worth stacking in one forward. They set only the batching
+# (`_Acdc.next_window`), never a decision. Tuned on the speed benchmark's model at 1 x 8,
+# 2 x 8 and 8 x 16 tokens, one tau and the grid (overhead 400, 800 or 1600, cap 1024 or
+# 4096): the fastest or within 10% of the fastest in each case but one (one tau at 2 x 8:
+# 0.28 s against 0.23 s, within this machine's noise). On CPU one incremental forward
+# costs about 1 ms before its masks' work.
+FORWARD_OVERHEAD_WORK = 800
+MAX_FORWARD_TOKENS = 1024
 METRICS = ("auto", "kl", "task")
 DEFAULTS: dict[str, object] = {
     "taus": list(DEFAULT_TAUS),
@@ -223,18 +227,22 @@ class _Acdc:
         self.last_change = torch.full((graph.n_sources,), math.nan, dtype=torch.float64)
         self.tokens_per_mask = run.data.clean.numel()
         self.decided = self.mispredicted = 0  # speculation's record so far, for `next_window`
+        # Work per mask of a forward at each layer: the last one measured there, else that
+        # of recomputing every node from the layer on.
+        nodes_from = [(graph.spec.n_layers - layer) * (graph.spec.n_heads + 1) + 1 for layer in self.layer]
+        self.work = {layer: self.tokens_per_mask * nodes for layer, nodes in zip(self.layer, nodes_from, strict=True)}
 
-    def next_window(self) -> int:
-        """How many candidates the next speculative forward should try: the count that
-        maximises the expected decisions per unit of cost. A window of n with misprediction
-        rate p decides (1 - (1-p)^n) / p candidates on average, and costs a fixed overhead
-        (`FORWARD_OVERHEAD_TOKENS`) plus n masks of the run's tokens. Deterministic: p is
-        counted, not timed."""
+    def next_window(self, layer: int) -> int:
+        """How many candidates the next speculative forward at `layer` should try: the count
+        that maximises the expected decisions per unit of cost. A window of n with
+        misprediction rate p decides (1 - (1-p)^n) / p candidates on average, and costs a
+        fixed overhead (`FORWARD_OVERHEAD_WORK`) plus n masks of the work a mask took at this
+        layer last time. Deterministic: p and the work are counted, not timed."""
         p = (self.mispredicted + 1) / (self.decided + 2)
         largest = max(1, min(self.window, MAX_FORWARD_TOKENS // self.tokens_per_mask))
         sizes = torch.arange(1, largest + 1, dtype=torch.float64)
         decided = (1 - (1 - p) ** sizes) / p
-        cost = FORWARD_OVERHEAD_TOKENS + self.tokens_per_mask * sizes
+        cost = FORWARD_OVERHEAD_WORK + max(1, self.work[layer]) * sizes
         return int(torch.argmax(decided / cost)) + 1
 
     def predict(self, cand: torch.Tensor, removing: bool) -> torch.Tensor:
@@ -251,6 +259,7 @@ class _Acdc:
         masks = br.state.kept.expand(n, -1).clone()
         masks[:, cand] &= ~(torch.tril(predicted.expand(n, n), diagonal=-1) | torch.eye(n, dtype=torch.bool))
         result = self.engine.evaluate(br.state, masks, self.layer[dst])
+        self.work[self.layer[dst]] = result.work
         self.forwards += 1
         self.masks += n
         changes = torch.empty(n, dtype=torch.float64)
@@ -278,7 +287,7 @@ class _Acdc:
         while todo:
             br, start = todo.pop()
             while start < len(cand):
-                stop = min(len(cand), start + self.next_window())
+                stop = min(len(cand), start + self.next_window(self.layer[dst]))
                 predicted, result = self.speculate(br, dst, cand[start:stop], removing)
                 self.decided += stop - start
                 for row, remove in enumerate(predicted):
