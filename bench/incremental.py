@@ -29,6 +29,9 @@ from bench.runtime import AblatedRun, MaskedRuntime
 from tasks.base import select_positions
 
 PER_HEAD_PARAMETERS = frozenset({"W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "sinks"})
+# Above this, states do not cache destination inputs: ACDC's tau grid can hold a state per
+# tau, and GPT-2 small's inputs on IOI's 100 prompts (about 2,000 tokens) are 2.7 GB a state.
+INPUT_CACHE_BYTES = 256e6
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class CircuitState:
         kept: `[n_edges]` bool.
         inputs: per destination, its input `[batch, pos, d_model]` (at the output positions
             only, `[batch, k, d_model]`, for the last MLP and the logits when positions are
-            restricted).
+            restricted); None where the runtime does not cache inputs (rebuilt from `deltas`).
         deltas: per source, its output minus its ablated output (the last layer's sources
             at the output positions only, when restricted).
         value: the objective of this circuit.
@@ -48,7 +51,7 @@ class CircuitState:
     """
 
     kept: torch.Tensor
-    inputs: tuple[torch.Tensor, ...]
+    inputs: tuple[torch.Tensor | None, ...]
     deltas: tuple[torch.Tensor, ...]
     value: float
 
@@ -71,12 +74,14 @@ class Evaluation:
     work: int = 0  # per circuit: nodes computed (heads, MLPs, the unembedding) x tokens
 
     def state(self, row: int) -> CircuitState:
-        """The state of circuit `row`, sharing every unchanged entry with `base`."""
+        """The state of circuit `row`, sharing every unchanged entry with `base` (a copy of
+        its own rows, so that a state never keeps a whole stack of circuits alive)."""
         inputs, deltas = list(self.base.inputs), list(self.base.deltas)
+        single = len(self.masks) == 1
         for dst, rows in self.inputs.items():
-            inputs[dst] = rows[row]
+            inputs[dst] = rows[row] if single else rows[row].clone()
         for src, rows in self.deltas.items():
-            deltas[src] = rows[row]
+            deltas[src] = rows[row] if single else rows[row].clone()
         return CircuitState(self.masks[row], tuple(inputs), tuple(deltas), self.values[row])
 
 
@@ -91,6 +96,9 @@ class IncrementalRuntime:
             `positions` when they are given, else `[n, batch, pos, vocab]`.
         positions: the only positions `objective` reads (`TaskData.output_positions`), or
             None for all.
+        cache_inputs: keep every destination's input in each state (faster) or rebuild the
+            touched ones from the sources' outputs (a state is then about a third the size,
+            for GPT-2 small); None: cache while one state's inputs fit `INPUT_CACHE_BYTES`.
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class IncrementalRuntime:
         ablated: AblatedRun,
         objective: Callable[[torch.Tensor], torch.Tensor],
         positions: slice | torch.Tensor | None = None,
+        cache_inputs: bool | None = None,
     ) -> None:
         model = runtime.model
         tokenizer = getattr(model, "tokenizer", None)
@@ -139,6 +148,8 @@ class IncrementalRuntime:
             and getattr(attn, "q_norm", None) is None
         )
         self._subsets: dict[tuple[int, tuple[int, ...]], torch.nn.Module] = {}
+        input_bytes = graph.n_destinations * tokens.numel() * cfg.d_model * torch.finfo(cfg.dtype).bits // 8
+        self.cache_inputs = input_bytes <= INPUT_CACHE_BYTES if cache_inputs is None else cache_inputs
 
     # --- positions ---------------------------------------------------------------------------
 
@@ -160,7 +171,8 @@ class IncrementalRuntime:
                 inputs.append(self.ablated_in[dst] + (self._take(total) if dst in self.short_dst else total))
             deltas = [self._take(d) if s in self.short_src else d for s, d in enumerate(self.clean[False])]
             value = float(self.objective(self._logits(inputs[graph.logits_dst][None]))[0])
-        return CircuitState(torch.ones(graph.n_edges, dtype=torch.bool), tuple(inputs), tuple(deltas), value)
+        cached = tuple(inputs) if self.cache_inputs else (None,) * graph.n_destinations
+        return CircuitState(torch.ones(graph.n_edges, dtype=torch.bool), cached, tuple(deltas), value)
 
     # --- evaluation --------------------------------------------------------------------------
 
@@ -208,7 +220,19 @@ class IncrementalRuntime:
             work += x.shape[1] * x.shape[2]
         else:  # nothing that changed reaches the logits
             values = [state.value] * len(masks)
-        return Evaluation(state, masks, values, inputs, deltas, work)
+        return Evaluation(state, masks, values, inputs if self.cache_inputs else {}, deltas, work)
+
+    def _state_input(self, state: CircuitState, dst: int) -> torch.Tensor:
+        """What `dst` reads under `state`: cached, or its ablated input plus the kept sources' deltas."""
+        cached = state.inputs[dst]
+        if cached is not None:
+            return cached
+        short = dst in self.short_dst
+        total = self.ablated_in[dst].clone()
+        for src in self.graph.edge_src[state.kept & (self.graph.edge_dst == dst)].tolist():
+            delta = state.deltas[src]
+            total += self._take(delta) if short and src not in self.short_src else delta
+        return total
 
     def _column_inputs(
         self, state: CircuitState, dsts: list[int], diff: torch.Tensor, m: torch.Tensor, changed: dict
@@ -217,7 +241,7 @@ class IncrementalRuntime:
         the state's, plus the edges taken away (their sources are upstream of the changed
         layer, so write what they write in the plain run) and the changed sources' changes."""
         short = dsts[0] in self.short_dst
-        base = torch.stack([state.inputs[d] for d in dsts])
+        base = torch.stack([self._state_input(state, d) for d in dsts])
         n_rows, shape = len(m), base.shape
         total = base.expand(n_rows, *shape)
         removed = diff[:, :, dsts]  # [R, S, n]
@@ -251,7 +275,7 @@ class IncrementalRuntime:
         computed = heads if self.head_subsets else list(range(self.model.cfg.n_heads))
         n_rows, n_computed = m.shape[0], len(computed)
         dsts = [first + 3 * head + letter for head in computed for letter in range(3)]
-        columns = torch.stack([state.inputs[d] for d in dsts]).expand(n_rows, -1, -1, -1, -1).clone()
+        columns = torch.stack([self._state_input(state, d) for d in dsts]).expand(n_rows, -1, -1, -1, -1).clone()
         rebuilt = self._column_inputs(state, touched, diff, m, changed)  # [R, n, B, P, D]
         columns[:, [dsts.index(d) for d in touched]] = rebuilt
         for i, dst in enumerate(touched):

@@ -50,7 +50,7 @@ def test_incremental_equals_the_masked_forward_along_a_pruning_run(shape: str, a
     several circuits that take random edges into it away from the current one, compare
     every value with a full masked forward, and go on from one of them. Later layers then
     run from states that an earlier evaluation built."""
-    prune_and_compare(shape, ablation, positions, head_subsets=True)
+    prune_and_compare(shape, ablation, positions)
 
 
 @pytest.mark.parametrize("shape", ["ln-gelu", "parallel-rotary"])
@@ -59,7 +59,16 @@ def test_computing_every_head_of_a_touched_layer_gives_the_same(shape: str) -> N
     prune_and_compare(shape, "corrupted", "per example", head_subsets=False)
 
 
-def prune_and_compare(shape: str, ablation: str, positions: str, head_subsets: bool) -> None:
+@pytest.mark.parametrize("shape", ["ln-gelu", "attn-only-shortformer"])
+@pytest.mark.parametrize("positions", ["all", "several"])
+def test_rebuilding_inputs_from_the_sources_gives_the_same(shape: str, positions: str) -> None:
+    """The path for models too large to cache every destination's input in each state."""
+    prune_and_compare(shape, "mean", positions, cache_inputs=False)
+
+
+def prune_and_compare(
+    shape: str, ablation: str, positions: str, head_subsets: bool = True, cache_inputs: bool = True
+) -> None:
     model: HookedTransformer = tiny_model(shape, dtype=torch.float64)
     runtime = MaskedRuntime(model)
     graph = runtime.graph
@@ -67,7 +76,7 @@ def prune_and_compare(shape: str, ablation: str, positions: str, head_subsets: b
     clean, corrupt, reference = (torch.randint(0, 50, (3, 7), generator=gen) for _ in range(3))
     ablated = runtime.ablate(ablation, corrupted_tokens=corrupt, reference_tokens=reference, like=clean)
     at_positions, of_full = objective_of(POSITIONS[positions])
-    engine = IncrementalRuntime(runtime, clean, ablated, at_positions, POSITIONS[positions])
+    engine = IncrementalRuntime(runtime, clean, ablated, at_positions, POSITIONS[positions], cache_inputs)
     assert engine.head_subsets
     engine.head_subsets = head_subsets
 
@@ -86,6 +95,7 @@ def prune_and_compare(shape: str, ablation: str, positions: str, head_subsets: b
         assert torch.allclose(torch.tensor(result.values, dtype=torch.float64), expected, atol=1e-10, rtol=0), layer
         assert len(set(result.values[1:])) == 3  # the removals made a difference
         state = result.state(2)
+        assert all(x is None for x in state.inputs) != cache_inputs
     assert (~state.kept).sum() > graph.n_edges / 4
 
 
