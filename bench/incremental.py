@@ -19,6 +19,7 @@ attention, ln2 and MLP, ln_final and unembed), as its blocks call them.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ PER_HEAD_PARAMETERS = frozenset({"W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V"
 # Above this, states do not cache destination inputs: ACDC's tau grid can hold a state per
 # tau, and GPT-2 small's inputs on IOI's 100 prompts (about 2,000 tokens) are 2.7 GB a state.
 INPUT_CACHE_BYTES = 256e6
+# Head-subset views of attention modules kept for reuse, least recently used dropped first:
+# each holds a copy of its heads' weights (GPT-2 small: up to 9 MB).
+SUBSET_CACHE_BYTES = 32e6
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,8 @@ class IncrementalRuntime:
             and set(attn._parameters) <= PER_HEAD_PARAMETERS | {"b_O"}
             and getattr(attn, "q_norm", None) is None
         )
-        self._subsets: dict[tuple[int, tuple[int, ...]], torch.nn.Module] = {}
+        self._subsets: OrderedDict[tuple[int, tuple[int, ...]], torch.nn.Module] = OrderedDict()
+        self._subset_bytes = 0
         input_bytes = graph.n_destinations * tokens.numel() * cfg.d_model * torch.finfo(cfg.dtype).bits // 8
         self.cache_inputs = input_bytes <= INPUT_CACHE_BYTES if cache_inputs is None else cache_inputs
 
@@ -317,7 +322,9 @@ class IncrementalRuntime:
         """Layer `layer`'s attention restricted to `heads`: the same module (hook points,
         buffers, code) with the per-head weights sliced and `n_heads` set to match."""
         key = (layer, heads)
-        if key not in self._subsets:
+        if key in self._subsets:
+            self._subsets.move_to_end(key)
+        else:
             attn = self.model.blocks[layer].attn
             subset = copy.copy(attn)
             subset._parameters = {
@@ -327,6 +334,9 @@ class IncrementalRuntime:
             subset.cfg = copy.copy(attn.cfg)
             subset.cfg.n_heads = len(heads)
             self._subsets[key] = subset
+            self._subset_bytes += _weight_bytes(subset)
+            while self._subset_bytes > SUBSET_CACHE_BYTES and len(self._subsets) > 1:
+                self._subset_bytes -= _weight_bytes(self._subsets.popitem(last=False)[1])
         return self._subsets[key]
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -337,3 +347,8 @@ class IncrementalRuntime:
             x = model.ln_final(x)
         logits = apply_softcap(model.unembed(x), model.cfg.output_logits_soft_cap)
         return logits.view(rows, -1, *logits.shape[1:])
+
+
+def _weight_bytes(module: torch.nn.Module) -> int:
+    """Bytes of the sliced (per-head) weights a head-subset view owns."""
+    return sum(p.numel() * p.element_size() for name, p in module._parameters.items() if name in PER_HEAD_PARAMETERS)
