@@ -117,7 +117,10 @@ class IncrementalRuntime:
         model = runtime.model
         tokenizer = getattr(model, "tokenizer", None)
         if tokenizer is not None and getattr(tokenizer, "padding_side", "right") == "left":
-            raise ValueError("the incremental runtime needs right padding; set model.tokenizer.padding_side='right'")
+            raise ValueError(
+                "the incremental runtime needs right padding: set model.tokenizer.padding_side='right' "
+                "(or run ACDC with batched=0)"
+            )
         self.runtime, self.model, self.graph = runtime, model, runtime.graph
         self.objective, self.positions = objective, positions
         graph, cfg = self.graph, model.cfg
@@ -170,14 +173,18 @@ class IncrementalRuntime:
         graph = self.graph
         with torch.no_grad():
             upstream = self.clean[False].cumsum(0)
-            inputs = []
-            for dst in range(graph.n_destinations):
+
+            def plain_input(dst: int) -> torch.Tensor:
                 total = upstream[int(graph.n_upstream[dst]) - 1]
-                inputs.append(self.ablated_in[dst] + (self._take(total) if dst in self.short_dst else total))
-            deltas = [self._take(d) if s in self.short_src else d for s, d in enumerate(self.clean[False])]
-            value = float(self.objective(self._logits(inputs[graph.logits_dst][None]))[0])
-        cached = tuple(inputs) if self.cache_inputs else (None,) * graph.n_destinations
-        return CircuitState(torch.ones(graph.n_edges, dtype=torch.bool), cached, tuple(deltas), value)
+                return self.ablated_in[dst] + (self._take(total) if dst in self.short_dst else total)
+
+            if self.cache_inputs:
+                inputs = tuple(plain_input(dst) for dst in range(graph.n_destinations))
+            else:
+                inputs = (None,) * graph.n_destinations
+            deltas = tuple(self._take(d) if s in self.short_src else d for s, d in enumerate(self.clean[False]))
+            value = float(self.objective(self._logits(plain_input(graph.logits_dst)[None]))[0])
+        return CircuitState(torch.ones(graph.n_edges, dtype=torch.bool), inputs, deltas, value)
 
     # --- evaluation --------------------------------------------------------------------------
 

@@ -45,8 +45,8 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
     measured follow the branch's majority decision so far. Walking the candidates in
     order, every decision reads a value computed on exactly the current circuit, so
     decisions equal the reference's up to float rounding between the two computations
-    (in float32 a tau within the KL's rounding, 1e-5 on the speed benchmark's model, can
-    see a near-tie decided the other way and greedy pruning take another path; run the
+    (in float32 a tau within the KL's rounding, 1e-5 or 3e-5 on the speed benchmark's model,
+    can see a near-tie decided the other way and greedy pruning take another path; run the
     model in float64 where that matters). After the first wrong prediction the rest of
     the batch is stale and is evaluated again. How many candidates a forward tries
     (`next_window`, at most `acdc_window`) trades the fixed cost of a forward against the

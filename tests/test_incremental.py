@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from transformer_lens import HookedTransformer
@@ -115,3 +117,13 @@ def test_untouched_logits_give_the_states_value_without_a_forward() -> None:
     result = engine.evaluate(state, masks, 1)
     assert result.values == [state.value, state.value]
     assert list(result.deltas) == [head] and graph.logits_dst not in result.inputs  # nothing after it ran
+
+
+def test_left_padding_is_refused_with_the_way_out() -> None:
+    """The incremental forward builds no attention mask, so left-padded prompts would be wrong."""
+    model = tiny_model("ln-gelu")
+    model.tokenizer = SimpleNamespace(padding_side="left")
+    runtime = MaskedRuntime(model)
+    clean = torch.zeros(2, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"needs right padding.*batched=0"):
+        IncrementalRuntime(runtime, clean, runtime.ablate("zero", like=clean), lambda x: x.sum((1, 2, 3)))
