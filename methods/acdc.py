@@ -50,8 +50,8 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
     model in float64 where that matters). After the first wrong prediction the rest of
     the batch is stale and is evaluated again. How many candidates a forward tries
     (`next_window`, at most `acdc_window`) trades the fixed cost of a forward against the
-    masks that a misprediction wastes, from the misprediction rate so far and the run's
-    tokens per mask.
+    masks that a misprediction wastes, from the misprediction rate so far and the work a
+    mask took at that layer last time.
   - A shared tau grid. Taus with the same circuit so far are one branch, split at the
     first edge whose change falls between them.
 """
@@ -229,8 +229,8 @@ class _Acdc:
         self.decided = self.mispredicted = 0  # speculation's record so far, for `next_window`
         # Work per mask of a forward at each layer: the last one measured there, else that
         # of recomputing every node from the layer on.
-        nodes_from = [(graph.spec.n_layers - layer) * (graph.spec.n_heads + 1) + 1 for layer in self.layer]
-        self.work = {layer: self.tokens_per_mask * nodes for layer, nodes in zip(self.layer, nodes_from, strict=True)}
+        nodes_from = {layer: (graph.spec.n_layers - layer) * (graph.spec.n_heads + 1) + 1 for layer in set(self.layer)}
+        self.work = {layer: self.tokens_per_mask * nodes for layer, nodes in nodes_from.items()}
 
     def next_window(self, layer: int) -> int:
         """How many candidates the next speculative forward at `layer` should try: the count
@@ -375,17 +375,21 @@ def acdc_sweep(
         raise ValueError("acdc_metric=kl: the KL of a single output logit is always 0; use acdc_metric=task")
     if window < 1:
         raise ValueError(f"acdc_window must be a positive integer, got {window}")
+
+    def metric_drop(logits: torch.Tensor) -> torch.Tensor:
+        return -run.objective(logits)
+
     with torch.no_grad():
         if batched:
             engine: IncrementalRuntime | _FullForwards = IncrementalRuntime(
                 run.runtime,
                 run.data.clean,
                 run.ablated,
-                run.kl_at_outputs if metric == "kl" else (lambda logits: -run.objective(logits)),
+                run.kl_at_outputs if metric == "kl" else metric_drop,
                 run.data.output_positions if metric == "kl" else None,
             )
         else:
-            engine = _FullForwards(run, run.kl_to_full if metric == "kl" else (lambda logits: -run.objective(logits)))
+            engine = _FullForwards(run, run.kl_to_full if metric == "kl" else metric_drop)
         window = min(window, masks_per_forward(run)) if batched else 1
         return _Acdc(run, engine, parse_taus(taus), window).sweep(shared=batched, progress=progress)
 
