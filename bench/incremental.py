@@ -214,9 +214,7 @@ class IncrementalRuntime:
         for block in range(layer, graph.spec.n_layers):
             heads = touched(range(graph.layer_head_dst[block].start, graph.layer_head_dst[block].stop))
             if heads:
-                first = graph.layer_head_dst[block].start
-                n_computed = len({(d - first) // 3 for d in heads}) if self.head_subsets else self.model.cfg.n_heads
-                work += n_computed * self.batch * self.pos
+                work += len(self._computed_heads(block, heads)) * self.batch * self.pos
                 for src, delta in self._heads(block, state, heads, diff, m, changed, inputs).items():
                     record(src, delta)
             dst = graph.mlp_dst.get(block)
@@ -284,7 +282,7 @@ class IncrementalRuntime:
         graph = self.graph
         first = graph.layer_head_dst[layer].start
         heads = sorted({(dst - first) // 3 for dst in touched})
-        computed = heads if self.head_subsets else list(range(self.model.cfg.n_heads))
+        computed = self._computed_heads(layer, touched)
         n_rows, n_computed = m.shape[0], len(computed)
         dsts = [first + 3 * head + letter for head in computed for letter in range(3)]
         columns = torch.stack([self._state_input(state, d) for d in dsts]).expand(n_rows, -1, -1, -1, -1).clone()
@@ -302,6 +300,14 @@ class IncrementalRuntime:
             z = self._take(z.flatten(3)).view(*z.shape[:2], -1, *z.shape[3:])
         out = torch.einsum("rbphe,hed->hrbpd", z, self.model.blocks[layer].attn.W_O[heads])
         return {src0 + head: out[i] - self.ablated_out[src0 + head] for i, head in enumerate(heads)}
+
+    def _computed_heads(self, layer: int, touched: list[int]) -> list[int]:
+        """The heads of `layer` computed for the touched destinations: their own heads, or
+        every head where attention cannot run on a subset."""
+        if not self.head_subsets:
+            return list(range(self.model.cfg.n_heads))
+        first = self.graph.layer_head_dst[layer].start
+        return sorted({(dst - first) // 3 for dst in touched})
 
     def _attention(
         self, layer: int, heads: tuple[int, ...], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
