@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up CDBench on a fresh Debian machine: Chromium (the report test renders the leaderboard
-# in it), a virtual environment in .venv, the package with its pinned dependencies, and the
-# locally trained models.
+# in it), a virtual environment in .venv, and the package with its pinned dependencies. The
+# models trained here ship with the package; set-up only checks their weights (sha256), and
+# writes nothing into the checkout.
 set -euo pipefail
 cd "$(dirname "$0")"
 if ! command -v chromium >/dev/null 2>&1; then
@@ -15,7 +16,5 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 pip install -q -c constraints.txt -e ".[test]"
-# The models trained here with known circuits (SIIT from Tracr programs, induction): a few minutes
-# on 2 cores, cached in ~/.cache/cdbench (or $CDBENCH_CACHE); a rerun finds them built.
 python -m bench models build
 echo "set up; now run: . .venv/bin/activate"

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from bench.discovery import prepare_run
 from bench.ground_truth import ground_truth_path, load_ground_truth
 from bench.runtime import MaskedRuntime
 from bench.zoo import load_model
-from bench.zoo.trained import build, induction
+from bench.zoo.trained import induction, shipped_card
 from bench.zoo.trained.builder import induction_ground_truth
 from bench.zoo.trained.recipes import InductionRecipe
 from tasks import TASKS
+from tests.json_close import assert_json_close
 
 
-def test_acceptance_figures_meet_the_stated_thresholds() -> None:
-    card = build(induction.NAME)
+def test_shipped_card_meets_the_stated_thresholds() -> None:
+    card = shipped_card(induction.NAME)
     found = card["measurements"]
     assert found["full"] >= induction.MIN_REPEAT_LOGPROB
     assert found["gt_faithfulness"] >= induction.MIN_GT_FAITHFULNESS
@@ -26,11 +28,12 @@ def test_acceptance_figures_meet_the_stated_thresholds() -> None:
     assert all(fig["passed"] for fig in card["acceptance"].values())
 
 
+@pytest.mark.slow
 def test_measured_heads_and_edges_equal_the_committed_ground_truth() -> None:
     model = load_model(induction.NAME)
     payload, found = induction_ground_truth(model)
     committed = json.loads(ground_truth_path(induction.TASK).read_text())
-    assert {k: v for k, v in committed.items() if k != "schema_version"} == payload
+    assert_json_close({k: v for k, v in committed.items() if k != "schema_version"}, payload)
     measured = committed["source"]["measured"]
     assert measured["previous_token_heads"] == found["previous_token_heads"]
     assert measured["induction_heads"] == found["induction_heads"]

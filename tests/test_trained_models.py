@@ -1,7 +1,7 @@
 """The SIIT models: acceptance figures, ground truth, interchange and strictness, resume, CLI.
 
-Models come from the cache (`CDBENCH_CACHE`; CI runs `python -m bench models build` first);
-without it the first load trains them, which takes minutes.
+Models load from the weights shipped in `bench/zoo/trained/published/`; nothing here trains
+them except `test_retraining_from_scratch_meets_the_thresholds` (slow, into a temporary cache).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from bench.graph import Graph
 from bench.ground_truth import ground_truth_path, load_ground_truth
 from bench.runtime import MaskedRuntime
 from bench.zoo import load_model, model_names, model_status
-from bench.zoo.trained import TRAINED_MODELS, build, programs, siit
+from bench.zoo.trained import TRAINED_MODELS, programs, shipped_card, siit
 from bench.zoo.trained.builder import siit_ground_truth
 from bench.zoo.trained.recipes import RECIPES, SiitRecipe
 from tasks import TASKS
+from tests.json_close import assert_json_close
 
 SIIT_MODELS = [name for name in TRAINED_MODELS if name.startswith("siit-")]
 
@@ -31,18 +32,25 @@ def test_trained_models_are_in_the_zoo() -> None:
     for name in TRAINED_MODELS:
         status = model_status(name)
         assert status.kind == "trained" and status.available
-        assert ("built in" in status.reason) or ("not built" in status.reason)
+        assert "verified" in status.reason
 
 
 @pytest.mark.parametrize("name", SIIT_MODELS)
-def test_acceptance_figures_meet_the_stated_thresholds(name: str) -> None:
-    card = build(name)
+def test_shipped_card_meets_the_thresholds_and_matches_a_fresh_measurement(name: str) -> None:
+    card = shipped_card(name)
     figures = card["measurements"]
     assert figures["accuracy"] >= siit.MIN_ACCURACY
     assert figures["iia"] >= siit.MIN_IIA
     assert figures["strictness"] >= siit.MIN_STRICTNESS
     assert figures["gt_agreement"]["corrupted"] >= siit.MIN_GT_AGREEMENT
     assert all(fig["passed"] for fig in card["acceptance"].values())
+    recipe = RECIPES[name]
+    model = load_model(name)
+    fresh = siit.interchange_figures(recipe.program, model, siit.alignment(recipe.program, recipe, model))
+    # the card describes these very weights (up to float rounding on another CPU)
+    for key in ("accuracy", "iia", "strictness"):
+        assert fresh[key] == pytest.approx(figures[key], abs=2e-3), key
+    assert max(fresh["outputs_changed_by_high_level_patch"].values()) > 0.3, "interchange must be non-trivial"
 
 
 @pytest.mark.parametrize("name", SIIT_MODELS)
@@ -50,7 +58,7 @@ def test_committed_ground_truth_equals_what_the_build_derives(name: str) -> None
     model = load_model(name)
     payload, _ = siit_ground_truth(name, model)
     committed = json.loads(ground_truth_path(name).read_text())
-    assert {k: v for k, v in committed.items() if k != "schema_version"} == payload
+    assert_json_close({k: v for k, v in committed.items() if k != "schema_version"}, payload)
     truth = load_ground_truth(name, Graph.from_model(model))
     assert set(truth.nodes) >= {"input", "logits"} and truth.edges
 
@@ -98,16 +106,6 @@ def test_interchange_on_the_reverse_head_outputs_the_reversed_source() -> None:
     wanted = [[vocab[t] for t in row[1:]][::-1] for row in source.tolist()]
     assert decoded == wanted
     assert not torch.equal(model(base).argmax(-1), out.argmax(-1)), "the patch must change something"
-
-
-@pytest.mark.parametrize("name", SIIT_MODELS)
-def test_strictness_resampling_every_non_circuit_component_changes_little(name: str) -> None:
-    recipe = RECIPES[name]
-    model = load_model(name)
-    figures = siit.interchange_figures(recipe.program, model, siit.alignment(recipe.program, recipe, model))
-    assert figures["strictness"] >= siit.MIN_STRICTNESS
-    assert figures["iia"] >= siit.MIN_IIA
-    assert max(figures["outputs_changed_by_high_level_patch"].values()) > 0.3, "interchange must be non-trivial"
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch) -> None:

@@ -6,7 +6,7 @@ Names:
     `random:<hub name>`: the same architecture with seeded random weights (offline).
     `tracr-reverse`, `tracr-xproportion`: compiled here from RASP programs with tracr.
     `siit-reverse`, `siit-xproportion`, `siit-sort`, `siit-hist`, `induction-2l`: trained here
-        with known circuits and cached (`bench.zoo.trained`); the first load trains them.
+        with known circuits; their weights ship with CDBench (`bench.zoo.trained.published`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bench.registry import UnknownNameError
 from bench.runtime import enable_edge_hooks
 from bench.zoo.architectures import HUB_ARCHITECTURES
 from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random_hub_model
-from bench.zoo.trained import TRAINED_MODELS, load_trained, status_line
+from bench.zoo.trained import TRAINED_MODELS, load_trained, trained_status
 
 RANDOM_PREFIX = "random:"
 TRACR_MODELS = {"tracr-reverse": "reverse", "tracr-xproportion": "xproportion"}
@@ -54,7 +54,7 @@ def model_status(name: str) -> ModelStatus:
     if name in TRACR_MODELS:
         return ModelStatus(name, "tracr", True, "compiled locally with tracr")
     if name in TRAINED_MODELS:
-        return ModelStatus(name, "trained", True, status_line(name))
+        return ModelStatus(name, "trained", *trained_status(name))
     if name.startswith(RANDOM_PREFIX):
         return ModelStatus(name, "random", True, "random weights, built locally")
     ok, reason = availability(HUB_ARCHITECTURES[name])
@@ -62,12 +62,13 @@ def model_status(name: str) -> ModelStatus:
 
 
 def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransformer:
-    """Load a zoo model in eval mode with the graph's hooks enabled; a trained model that is
-    not in the cache yet is trained first (minutes, with a progress bar).
+    """Load a zoo model in eval mode with the graph's hooks enabled (a trained model from its
+    shipped weights, checked against their sha256).
 
     Raises:
         UnknownNameError: `name` is not in the zoo (the message lists the valid names).
-        ModelUnavailable: a hub model whose weights cannot be reached (one-line message).
+        ModelUnavailable: a hub model whose weights cannot be reached, or a trained model whose
+            shipped weights are missing or altered (one-line message).
     """
     _check_name(name)
     if name in TRACR_MODELS:

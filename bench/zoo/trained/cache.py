@@ -1,22 +1,34 @@
-"""Where trained models live: `$CDBENCH_CACHE/models/<name>/` (default `~/.cache/cdbench/models/<name>/`).
+"""Where retrained models live: `$CDBENCH_CACHE/models/<name>/` (default `~/.cache/cdbench/models/<name>/`).
 
-A model directory holds `model.pt` (the state dict), `card.json` (recipe, seed, training
-curves, acceptance figures), `training.png`, the ground-truth file derived at build time,
-and while training runs `checkpoint.pt`. A model counts as built only when its card's
-recipe equals the current one, so changing a recipe rebuilds instead of loading stale weights.
+Scores come from the shipped weights (`published.py`); this cache holds what
+`bench models build --retrain` trains. A model directory holds `model.safetensors`,
+`card.json` (recipe, seed, training curves, acceptance figures, the weights' sha256),
+`training.png`, the ground-truth file derived at build time, and while training runs
+`checkpoint.pt`. A model counts as built only when its card's recipe equals the current one,
+so changing a recipe rebuilds instead of loading stale weights. Every write is atomic and a
+build holds `build.lock`, so two processes that need the same model train it once and
+neither reads a half-written file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
+from safetensors.torch import load_file, save_file
+
+from bench.zoo.trained.published import sha256_of
 
 CACHE_ENV = "CDBENCH_CACHE"
-WEIGHTS = "model.pt"
+WEIGHTS = "model.safetensors"
+LOCK = "build.lock"
 CARD = "card.json"
 CHECKPOINT = "checkpoint.pt"
 CURVES_PNG = "training.png"
@@ -42,32 +54,46 @@ def is_built(name: str, recipe: dict[str, Any]) -> bool:
     return card is not None and card.get("recipe") == recipe and (model_dir(name) / WEIGHTS).exists()
 
 
-def save_model(name: str, state: dict[str, torch.Tensor], card: dict[str, Any]) -> Path:
-    """Write weights, then the card (the card last: it is what marks the model built)."""
+@contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    """Held while `name` is trained and written: a second process waits, then finds it built."""
     directory = model_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic_save(state, directory / WEIGHTS)
-    tmp = directory / (CARD + ".tmp")
-    tmp.write_text(json.dumps(card, indent=1) + "\n")
-    tmp.replace(directory / CARD)
+    with FileLock(directory / LOCK):
+        yield
+
+
+def save_model(name: str, state: dict[str, torch.Tensor], card: dict[str, Any]) -> Path:
+    """Write weights, then the card with their sha256 (the card last: it is what marks the model built)."""
+    directory = model_dir(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    _atomic_write(directory / WEIGHTS, lambda tmp: save_file({k: v.contiguous() for k, v in state.items()}, tmp))
+    card = {**card, "weights": {"file": WEIGHTS, "format": "safetensors", "sha256": sha256_of(directory / WEIGHTS)}}
+    _atomic_write(directory / CARD, lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1) + "\n"))
     _plot_curves(card, directory / CURVES_PNG)
     return directory
 
 
 def load_weights(name: str) -> dict[str, torch.Tensor]:
-    return torch.load(model_dir(name) / WEIGHTS, map_location="cpu", weights_only=True)
+    return load_file(model_dir(name) / WEIGHTS)
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+def _atomic_write(path: Path, write: Any) -> None:
+    """`write(tmp_path)` into a fresh temporary file beside `path`, then rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def save_checkpoint(name: str, state: dict[str, Any]) -> None:
     directory = model_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic_save(state, directory / CHECKPOINT)
+    _atomic_write(directory / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(name: str) -> dict[str, Any] | None:
