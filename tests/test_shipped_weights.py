@@ -90,19 +90,28 @@ def test_retrain_and_publish_round_trip(shipped_copy, tmp_path, monkeypatch) -> 
     """A retrained model lands in the cache with its sha256; publishing makes it the shipped one."""
     monkeypatch.setenv("CDBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setitem(RECIPES, "siit-hist", TINY)
-    written: list[dict] = []
-    monkeypatch.setattr("bench.zoo.trained.builder.write_ground_truth", lambda payload, **kw: written.append(kw))
+    from bench.zoo.trained import builder
+
+    real_write, written = builder.write_ground_truth, []
+
+    def write_elsewhere(payload: dict, root: Path | None = None) -> Path:
+        """The cache's copy as usual; the repository's copy (no root) into tmp_path, recorded."""
+        written.append(root)
+        return real_write(payload, root=root or tmp_path)
+
+    monkeypatch.setattr(builder, "write_ground_truth", write_elsewhere)
     card = retrain("siit-hist")
     assert card["weights"]["sha256"] == published.sha256_of(cache.model_dir("siit-hist") / cache.WEIGHTS)
     assert "trained_on" in card and card["recipe"]["steps"] == TINY.steps
     publish_retrained("siit-hist")
-    assert written[-1] == {}, "publishing writes the repository's ground truth (default root)"
+    assert written[-1] is None and (tmp_path / "siit-hist.json").exists(), "publishing writes the repository's copy"
     shipped = json.loads((shipped_copy / "siit-hist" / published.CARD_FILE).read_text())
     assert shipped["weights"]["sha256"] == card["weights"]["sha256"]
     model = load_trained("siit-hist")
     assert model.cfg.d_model == TINY.d_model
 
 
+@pytest.mark.slow
 def test_two_processes_needing_the_same_model_train_it_once(tmp_path) -> None:
     """Both wait on one lock: one trains, the other finds it built; neither reads half a file."""
     log = tmp_path / "trainings.log"

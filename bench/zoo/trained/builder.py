@@ -140,7 +140,7 @@ def build_model(name: str) -> dict[str, Any]:
     directory = cache.save_model(name, state, card)
     write_ground_truth(payload, root=directory)
     cache.drop_checkpoint(name)
-    return card
+    return cache.read_card(name) or card  # as written: with the weights' sha256
 
 
 def publish_model(name: str) -> None:

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from bench.zoo.hub import ModelUnavailable
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
+_CHECKOUT = Path(__file__).resolve().parents[3]  # the repository root, in a checkout
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 
@@ -57,7 +58,7 @@ def _restore_hint(name: str, path: Path) -> str:
 def _display(path: Path) -> str:
     """The path relative to the checkout when it is in one, so the hint can be pasted."""
     try:
-        return str(path.relative_to(PUBLISHED_DIR.parents[3]))
+        return str(path.relative_to(_CHECKOUT))
     except ValueError:
         return str(path)
 
