@@ -8,11 +8,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.package_data import data_path
 from bench.results import RunResult
 from bench.zoo.trained import TRAINED_MODELS
 from methods import METHODS
 
-BASELINE_PATH = Path(__file__).resolve().parent.parent / "results" / "baseline.json"
+BASELINE_PATH = data_path("results/baseline.json")
 # metric -> higher is better
 HEADLINE_METRICS: dict[str, bool] = {
     "faithfulness_auc": True,
