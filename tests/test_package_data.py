@@ -1,17 +1,20 @@
 """Data files in a checkout and in an installed package: the lookup, the packaging list, the
-writers that must never write into site-packages.
+writers that must never write into site-packages, and `bench check` on part of the suite.
 The installed wheel itself is exercised in test_wheel_install.py (slow)."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from bench import package_data, provenance
+from bench.cli import check_command, main
 from bench.ground_truth import GROUND_TRUTH_DIR, GroundTruthError, write_ground_truth
 from bench.regression import BASELINE_PATH
+from bench.suite import plan_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
@@ -62,3 +65,39 @@ def test_every_code_package_and_data_folder_is_packaged() -> None:
     for package, folder in mapped.items():
         for pattern in SETUPTOOLS["package-data"][package]:
             assert list((ROOT / folder).glob(pattern)), f"{package}: nothing in {folder}/ matches {pattern}"
+
+
+def test_check_on_part_of_the_suite_compares_only_those_runs(tmp_path: Path) -> None:
+    baseline = json.loads(BASELINE_PATH.read_text())
+    plan = plan_suite(methods=["exact-patching"], tasks=["tracr-reverse"])
+    chosen = check_command._expected(BASELINE_PATH, plan)
+    assert sorted(chosen) == [
+        "exact-patching on tracr-reverse (tracr-reverse, corrupted ablation, seed 0)",
+        "exact-patching on tracr-reverse (tracr-reverse, zero ablation, seed 0)",
+    ]
+    assert check_command._expected(BASELINE_PATH, None) == baseline
+    unrelated = tmp_path / "baseline.json"
+    unrelated.write_text(json.dumps({k: v for k, v in baseline.items() if "tracr-reverse" not in k}))
+    with pytest.raises(SystemExit, match="has no entries for the chosen runs"):
+        check_command._expected(unrelated, plan)
+    with pytest.raises(SystemExit, match="no baseline at"):
+        check_command._expected(tmp_path / "missing.json", plan)
+
+
+def test_check_refuses_to_write_a_partial_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--update", "--tasks", "tracr-reverse"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --update rewrites the whole baseline; run it without --tasks or --methods"
+    ]
+
+
+def test_check_never_writes_the_baseline_into_an_installed_package(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--update"]) == 2
+    assert "give --baseline PATH" in capsys.readouterr().err
+
+
+def test_check_names_an_unknown_task(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--tasks", "tracr-revers"]) == 2
+    assert "'tracr-revers'" in capsys.readouterr().err
