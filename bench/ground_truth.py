@@ -1,4 +1,5 @@
-"""Ground-truth circuits: the JSON files in `ground_truth/`, loaded and checked against a graph.
+"""Ground-truth circuits: the JSON files in `ground_truth/` (packaged with the wheel too), loaded
+and checked against a graph.
 
 A file names its task and model, its source, the circuit's edges (and the nodes they touch)
 in the graph's naming, and, per ablation kind, the edges that are detectable under that
@@ -16,8 +17,9 @@ from typing import Any
 import torch
 
 from bench.graph import Graph
+from bench.package_data import checkout_root, data_path
 
-GROUND_TRUTH_DIR = Path(__file__).resolve().parent.parent / "ground_truth"
+GROUND_TRUTH_DIR = data_path("ground_truth")
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "task", "model", "granularity", "source", "nodes", "edges")
 
@@ -106,8 +108,20 @@ def load_ground_truth(task: str, graph: Graph, root: Path = GROUND_TRUTH_DIR) ->
     )
 
 
-def write_ground_truth(payload: dict[str, Any], root: Path = GROUND_TRUTH_DIR) -> Path:
-    """Write a ground-truth file (sorted, stable formatting, so regenerating it shows no diff)."""
+def write_ground_truth(payload: dict[str, Any], root: Path | None = None) -> Path:
+    """Write a ground-truth file (sorted, stable formatting, so regenerating it shows no diff).
+
+    Without `root` it goes to the checkout's `ground_truth/`, where git sees it; an installed
+    package's copies are the published ones and are never rewritten.
+
+    Raises:
+        GroundTruthError: no `root` and no checkout (CDBench runs from an installed wheel).
+    """
+    if root is None:
+        checkout = checkout_root()
+        if checkout is None:
+            raise GroundTruthError("CDBench is installed, not a checkout: no ground_truth/ folder to write into")
+        root = checkout / "ground_truth"
     path = ground_truth_path(payload["task"], root)
     path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **payload}, indent=1) + "\n")
     return path

@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from bench.package_data import checkout_root
+
 PACKAGES = ("cdbench", "torch", "transformer-lens", "tracr-pypi", "jax", "scikit-learn", "numpy")
 
 
@@ -22,8 +24,11 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit(repo: Path | None = None) -> str:
-    """The checkout's commit, with '+dirty' when tracked files differ from it."""
-    cwd = repo or Path(__file__).resolve().parent.parent
+    """The checkout's commit, with '+dirty' when tracked files differ from it; "unknown" for an
+    installed package (git there would answer for whatever repository holds the environment)."""
+    cwd = repo or checkout_root()
+    if cwd is None:
+        return "unknown"
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True

@@ -8,11 +8,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results import RunResult
+from bench.package_data import data_path
+from bench.results import RunKey, RunResult
 from bench.zoo.trained import TRAINED_MODELS
 from methods import METHODS
 
-BASELINE_PATH = Path(__file__).resolve().parent.parent / "results" / "baseline.json"
+BASELINE_PATH = data_path("results/baseline.json")
 # metric -> higher is better
 HEADLINE_METRICS: dict[str, bool] = {
     "faithfulness_auc": True,
@@ -40,9 +41,13 @@ class Regression:
         return f"{self.run}: {self.metric} {self.reason} (baseline {self.baseline:.4f}, now {self.fresh:.4f})"
 
 
-def run_label(result: RunResult) -> str:
-    key = result.key
+def key_label(key: RunKey) -> str:
+    """A run's name in the baseline file."""
     return f"{key.method} on {key.task} ({key.model}, {key.ablation} ablation, seed {key.seed})"
+
+
+def run_label(result: RunResult) -> str:
+    return key_label(result.key)
 
 
 def headline(result: RunResult) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""`bench check`: rerun the default suite and fail on any score regression against the
-committed baseline (`--update` writes a new baseline instead)."""
+"""`bench check`: rerun the default suite (or the part of it named by `--tasks`/`--methods`) and
+fail on any score regression against the committed baseline (`--update` writes a new baseline)."""
 
 from __future__ import annotations
 
@@ -11,34 +11,67 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench.regression import BASELINE_PATH, compare, write_baseline
-from bench.runner import execute
+from bench.package_data import checkout_root
+from bench.regression import BASELINE_PATH, compare, key_label, write_baseline
+from bench.runner import RunRequest, execute
 from bench.suite import plan_suite
 from bench.zoo import model_status
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("check", help="rerun the default suite and compare with results/baseline.json")
     parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
     parser.add_argument("--update", action="store_true", help="write the fresh scores as the new baseline")
+    parser.add_argument("--tasks", type=_names, help="comma-separated tasks: check only their runs (default: all)")
+    parser.add_argument("--methods", type=_names, help="comma-separated methods: check only their runs (default: all)")
     parser.set_defaults(handler=run)
 
 
+def _expected(path: Path, plan: list[RunRequest] | None) -> dict[str, dict[str, object]]:
+    """The baseline's entries; with `plan` (part of the suite), only the entries of its runs."""
+    if not path.is_file():
+        raise SystemExit(f"error: no baseline at {path}")
+    baseline = json.loads(path.read_text())
+    if plan is None:
+        return baseline
+    planned = {key_label(request.resolve()) for request in plan}
+    chosen = {label: entry for label, entry in baseline.items() if label in planned}
+    if not chosen:
+        raise SystemExit(f"error: {path} has no entries for the chosen runs")
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
+    subset = bool(args.tasks or args.methods)
+    if args.update and subset:
+        # a baseline written from part of the suite would silently drop every other entry
+        print("error: --update rewrites the whole baseline; run it without --tasks or --methods", file=sys.stderr)
+        return 2
+    if args.update and args.baseline == BASELINE_PATH and checkout_root() is None:
+        print("error: CDBench is installed, not a checkout: give --baseline PATH to write a baseline", file=sys.stderr)
+        return 2
+    suite = plan_suite(methods=args.methods, tasks=args.tasks)
+    # The guarded suite is the one every machine can run: models compiled or trained here,
+    # never hub weights (present on some machines only, and hours of work on a CPU).
+    kinds = {model: model_status(model).kind for model in {r.model for r in suite}}
+    plan = [r for r in suite if kinds[r.model] != "hub"]
+    if not plan:
+        print("error: nothing to check: the chosen tasks run only on hub models", file=sys.stderr)
+        return 2
+    expected = None if args.update else _expected(args.baseline, plan if subset else None)
     results = []
     with tempfile.TemporaryDirectory(prefix="cdbench-check-") as scratch:
-        suite = plan_suite()
-        # The guarded suite is the one every machine can run: models compiled or trained here,
-        # never hub weights (present on some machines only, and hours of work on a CPU).
-        kinds = {model: model_status(model).kind for model in {r.model for r in suite}}
-        plan = [r for r in suite if kinds[r.model] != "hub"]
         for request in tqdm(plan, desc="check", unit="run"):
             result, _ = execute(request, Path(scratch))
             results.append(result)
-    if args.update:
+    if expected is None:
         print(f"wrote {write_baseline(results, args.baseline)} ({len(results)} runs)")
         return 0
-    problems = compare(results, json.loads(args.baseline.read_text()))
+    problems = compare(results, expected)
     for problem in problems:
         print(f"REGRESSION {problem}", file=sys.stderr)
     print(f"checked {len(results)} runs against {args.baseline}: {len(problems)} regression(s)")
