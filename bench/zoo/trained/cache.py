@@ -121,7 +121,8 @@ def _plot_curves(card: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(card["name"])
-    ax.legend()
+    if len(curves["step"]):  # a run shorter than one logging interval has no curve
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
