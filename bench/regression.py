@@ -8,18 +8,19 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results import RunResult
+from bench.results import RunResult, variant_text
+from bench.scoring import HIGHER_IS_BETTER
 from bench.zoo.trained import TRAINED_MODELS
 from methods import METHODS
 
 BASELINE_PATH = Path(__file__).resolve().parent.parent / "results" / "baseline.json"
-# metric -> higher is better
+# headline metric -> higher is better (the directions are scoring's, `HIGHER_IS_BETTER`)
 HEADLINE_METRICS: dict[str, bool] = {
-    "faithfulness_auc": True,
-    "cpr": True,
-    "cmd": False,
-    "roc_auc_full": True,
-    "roc_auc_detectable": True,
+    "faithfulness_auc": HIGHER_IS_BETTER["faithfulness_auc"],
+    "cpr": HIGHER_IS_BETTER["cpr"],
+    "cmd": HIGHER_IS_BETTER["cmd"],
+    "roc_auc_full": HIGHER_IS_BETTER["roc_auc"],
+    "roc_auc_detectable": HIGHER_IS_BETTER["roc_auc"],
 }
 DETERMINISTIC_TOLERANCE = 1e-4  # room for float reordering across machines, nothing more
 STOCHASTIC_TOLERANCE = 0.05  # a seeded stochastic method may drift this much before it counts as worse
@@ -41,8 +42,13 @@ class Regression:
 
 
 def run_label(result: RunResult) -> str:
+    """Names a run in the baseline: "eap on tracr-reverse (tracr-reverse, zero ablation, seed 0)",
+    with what a variant sets away from the defaults after a semicolon ("...seed 0; steps=20,
+    100 examples, data seed 3)"), so the default suite's labels stay short and variants differ."""
     key = result.key
-    return f"{key.method} on {key.task} ({key.model}, {key.ablation} ablation, seed {key.seed})"
+    variant = variant_text(result.variant)
+    setting = f"{key.model}, {key.ablation} ablation, seed {key.seed}" + (f"; {variant}" if variant else "")
+    return f"{key.method} on {key.task} ({setting})"
 
 
 def headline(result: RunResult) -> dict[str, float]:
@@ -56,15 +62,21 @@ def headline(result: RunResult) -> dict[str, float]:
 
 
 def baseline_payload(results: list[RunResult]) -> dict[str, dict[str, object]]:
-    return {
-        run_label(r): {
+    """Headline scores by run label; two results with one label are an error, not an overwrite."""
+    payload: dict[str, dict[str, object]] = {}
+    for r in sorted(results, key=run_label):
+        label = run_label(r)
+        if label in payload:
+            raise ValueError(
+                f"two results share the run label {label!r}; each run in a baseline must be its own variant"
+            )
+        payload[label] = {
             "method": r.key.method,
             "stochastic": METHODS.get(r.key.method).stochastic,
             "trained_weights": r.key.model in TRAINED_MODELS,
             **headline(r),
         }
-        for r in sorted(results, key=run_label)
-    }
+    return payload
 
 
 def write_baseline(results: list[RunResult], path: Path = BASELINE_PATH) -> Path:

@@ -140,15 +140,15 @@ def test_interrupted_run_resumes_and_loses_nothing(tmp_path: Path) -> None:
         bench_command(*args), cwd=ROOT, env=bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 120
-    while not list(tmp_path.rglob("*-seed0.json")) and time.time() < deadline:
+    while not list(tmp_path.rglob("*-seed0-*.json")) and time.time() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = list(tmp_path.rglob("*-seed0.json"))
+    first = list(tmp_path.rglob("*-seed0-*.json"))
     assert len(first) == 1, "killed after exactly the first result"
     before = {p: p.read_bytes() for p in first}
     assert not list(tmp_path.rglob(".tmp-*")), "no half-written result stays behind as a result"
     done = subprocess.run(bench_command(*args), cwd=ROOT, env=bench_env(), capture_output=True, text=True)
     assert done.returncode == 0 and "2 run, 1 skipped" in done.stdout
     assert {p: p.read_bytes() for p in first} == before
-    assert len(list(tmp_path.rglob("*-seed0.json"))) == 3
+    assert len(list(tmp_path.rglob("*-seed0-*.json"))) == 3
