@@ -119,7 +119,8 @@ def variant_text(variant: dict[str, Any]) -> str:
     """A variant in words, empty for a default run: "steps=20, 100 examples, data seed 3"."""
     parts = [f"{name}={value}" for name, value in variant.get("options", {}).items()]
     if "n_examples" in variant:
-        parts.append(f"{variant['n_examples']} examples")
+        n = variant["n_examples"]
+        parts.append(f"{n} example{'s' * (n != 1)}")
     if "data_seed" in variant:
         parts.append(f"data seed {variant['data_seed']}")
     return ", ".join(parts)

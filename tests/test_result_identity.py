@@ -4,6 +4,7 @@ device, version, metric directions), and a bad result file fails on load naming 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 
 from bench import provenance
 from bench.cli import main
-from bench.regression import HEADLINE_METRICS
+from bench.regression import HEADLINE_METRICS, baseline_payload, run_label
 from bench.results import ResultFileError, RunKey, read_result
 from bench.runner import IncompatibleChoice, RunRequest, execute
 from bench.scoring import HIGHER_IS_BETTER
@@ -234,3 +235,15 @@ def test_report_on_a_bad_result_is_one_line(
 def test_result_round_trips(one_result: Path) -> None:
     result = read_result(one_result)
     assert isinstance(result.key, RunKey) and result.to_json() == json.loads(one_result.read_text())
+
+
+def test_run_labels_stay_short_for_the_default_suite_and_name_variants(one_result: Path) -> None:
+    result = read_result(one_result)
+    assert run_label(result) == "random on tracr-reverse (tracr-reverse, corrupted ablation, seed 0; 30 examples)"
+    default = dataclasses.replace(result, variant={})
+    assert run_label(default) == "random on tracr-reverse (tracr-reverse, corrupted ablation, seed 0)"
+    other = dataclasses.replace(result, variant={"options": {"steps": 20}, "n_examples": 1, "data_seed": 3})
+    assert run_label(other).endswith("seed 0; steps=20, 1 example, data seed 3)")
+    assert len(baseline_payload([result, default, other])) == 3
+    with pytest.raises(ValueError, match="two results share the run label"):
+        baseline_payload([result, result])
