@@ -1,5 +1,6 @@
 """The leaderboard: one self-contained HTML file (sortable table, ROC and faithfulness plots,
-run metadata) rendered from the result files, readable offline."""
+run metadata) rendered from the result files, readable offline. A run whose faithfulness has
+no signal (`bench.scoring`) is shown as "no signal", after every ranked row, never ranked."""
 
 from __future__ import annotations
 
@@ -20,14 +21,28 @@ from sklearn.metrics import roc_curve
 
 from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
-from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result
+from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
 
 DEFAULT_REPORT = Path("results") / "leaderboard.html"
-GROUP = ["task", "model", "ablation", "method"]
+GROUP = ["task", "model", "ablation", "method", "variant"]
+DEFAULT_VARIANT = "default"
+NO_SIGNAL = "no signal"
+FAITHFULNESS_COLUMNS = ["faithfulness AUC", "faithfulness AUC std", "CPR", "CMD"]
 
 
 def load_results(root: Path = DEFAULT_RESULTS_DIR) -> list[RunResult]:
+    """Every result file under `root` (`<ablation>-seed<S>-...json`; not failure records)."""
     return [read_result(path) for path in sorted(root.rglob("*-seed*.json")) if not path.name.endswith(".failed.json")]
+
+
+def _variant(result: RunResult) -> str:
+    return variant_text(result.variant) or DEFAULT_VARIANT
+
+
+def _curve_label(result: RunResult) -> str:
+    variant = variant_text(result.variant)
+    no_signal = result.evaluation["faithfulness"]["no_signal"]
+    return result.key.method + (f" ({variant})" if variant else "") + (f" [{NO_SIGNAL}]" if no_signal else "")
 
 
 def result_row(result: RunResult) -> dict[str, object]:
@@ -38,7 +53,9 @@ def result_row(result: RunResult) -> dict[str, object]:
         "model": result.key.model,
         "ablation": result.key.ablation,
         "method": result.key.method,
+        "variant": _variant(result),
         "seed": result.key.seed,
+        "no_signal": bool(faith.get("no_signal", False)),
         "faithfulness AUC": faith.get("faithfulness_auc", np.nan),
         "CPR": faith.get("cpr", np.nan),
         "CMD": faith.get("cmd", np.nan),
@@ -55,16 +72,23 @@ def result_row(result: RunResult) -> dict[str, object]:
 
 
 def leaderboard(results: list[RunResult]) -> pd.DataFrame:
-    """One row per (task, model, ablation, method): the mean over seeds, and the standard
-    deviation of the faithfulness AUC where there are several seeds."""
+    """One row per (task, model, ablation, method, variant): the mean over seeds, and the
+    standard deviation of the faithfulness AUC where there are several seeds. A row with a
+    no-signal run among its seeds says "no signal" in its faithfulness columns and comes after
+    every ranked row."""
     frame = pd.DataFrame([result_row(r) for r in results])
     if frame.empty:
         return frame
-    grouped = frame.drop(columns="seed").groupby(GROUP, sort=True)
+    grouped = frame.drop(columns=["seed", "no_signal"]).groupby(GROUP, sort=True)
     table = grouped.mean(numeric_only=True)
     table.insert(0, "seeds", grouped.size())
     table.insert(2, "faithfulness AUC std", grouped["faithfulness AUC"].std())
-    return table.reset_index()
+    no_signal = frame.groupby(GROUP, sort=True)["no_signal"].any()
+    table.insert(0, "signal", np.where(no_signal, NO_SIGNAL, "yes"))
+    table[FAITHFULNESS_COLUMNS] = table[FAITHFULNESS_COLUMNS].astype(object)
+    table.loc[no_signal, FAITHFULNESS_COLUMNS] = NO_SIGNAL
+    table = table.reset_index()
+    return table.sort_values("signal", key=lambda col: col == NO_SIGNAL, kind="stable").reset_index(drop=True)
 
 
 def _figure_to_data_uri(fig: plt.Figure) -> str:
@@ -76,9 +100,9 @@ def _figure_to_data_uri(fig: plt.Figure) -> str:
 
 def faithfulness_figure(results: list[RunResult], title: str) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for result in sorted(results, key=lambda r: r.key.method):
+    for result in sorted(results, key=_curve_label):
         faith = result.evaluation["faithfulness"]
-        ax.plot(faith["fractions"], faith["faithfulness"], marker="o", markersize=3, label=result.key.method)
+        ax.plot(faith["fractions"], faith["faithfulness"], marker="o", markersize=3, label=_curve_label(result))
     ax.set(xscale="log", xlabel="fraction of edges kept", ylabel="faithfulness", title=title)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.legend(fontsize=7)
@@ -89,7 +113,7 @@ def roc_figure(results: list[RunResult], graph_for: dict[str, Graph], title: str
     """ROC curves against the ground truth detectable under the run's ablation."""
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     drawn = False
-    for result in sorted(results, key=lambda r: r.key.method):
+    for result in sorted(results, key=_curve_label):
         if not has_ground_truth(result.key.task, result.key.model):
             continue
         graph = graph_for[result.key.model]
@@ -98,7 +122,7 @@ def roc_figure(results: list[RunResult], graph_for: dict[str, Graph], title: str
         labels = truth.edge_mask(graph, ablation).numpy()
         values = np.abs(np.array([result.edge_scores[name] for name in graph.edge_names]))
         fpr, tpr, _ = roc_curve(labels, values)
-        ax.plot(fpr, tpr, label=result.key.method)
+        ax.plot(fpr, tpr, label=_curve_label(result))
         drawn = True
     if not drawn:
         plt.close(fig)
@@ -124,7 +148,9 @@ document.querySelectorAll('table.sortable th').forEach((th, column) => {
     th.dataset.order = ascending ? 'asc' : 'desc';
     const key = row => { const t = row.cells[column].dataset.value ?? row.cells[column].textContent;
                          const n = parseFloat(t); return isNaN(n) ? t : n; };
-    rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1));
+    const unranked = row => (row.classList.contains('no-signal') ? 1 : 0);  // "no signal" rows stay last
+    rows.sort((a, b) => unranked(a) - unranked(b)
+                        || (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1));
     rows.forEach(row => body.appendChild(row));
   });
 });
@@ -135,7 +161,8 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 13px; margin-bottom: 2em; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th { background: #eef; cursor: pointer; }
-td:nth-child(-n+4) { text-align: left; }
+td:nth-child(-n+5) { text-align: left; }
+tr.no-signal td { color: #888; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
 """
 
@@ -151,7 +178,8 @@ def _table_html(frame: pd.DataFrame, css_class: str) -> str:
                 cells.append(f'<td data-value="{value}">{shown}</td>')
             else:
                 cells.append(f"<td>{html.escape(str(value))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        unranked = row.get("signal") == NO_SIGNAL
+        rows.append(("<tr class='no-signal'>" if unranked else "<tr>") + "".join(cells) + "</tr>")
     return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -163,15 +191,19 @@ def render(results: list[RunResult]) -> str:
         sections.append("<p>No results yet: run <code>python -m bench run --all</code>.</p>")
     else:
         sections.append(
-            "<p>One row per task, model, ablation and method (mean over seeds). Click a column to sort. "
+            "<p>One row per task, model, ablation, method and variant (what a run set away from the defaults: "
+            "options, number of examples, data seed), the mean over seeds. Click a column to sort. "
             "GT = ground truth; 'detectable' = the ground-truth edges whose removal alone changes the model's "
-            "outputs under that ablation.</p>"
+            "outputs under that ablation. 'no signal': the gap m(model) - m(empty) that faithfulness divides by "
+            "is not told apart from 0 by the examples (its bootstrap 95% interval contains 0), so these rows' "
+            "faithfulness is not shown or ranked and they come last.</p>"
         )
         sections.append(_table_html(board, "sortable leaderboard"))
         graphs = _graphs(results)
-        by_setting: dict[tuple[str, str, str], dict[str, RunResult]] = defaultdict(dict)
-        for result in sorted(results, key=lambda r: -r.key.seed):  # plots show each method's lowest seed
-            by_setting[(result.key.task, result.key.model, result.key.ablation)][result.key.method] = result
+        by_setting: dict[tuple[str, str, str], dict[tuple[str, str], RunResult]] = defaultdict(dict)
+        for result in sorted(results, key=lambda r: -r.key.seed):  # plots show each variant's lowest seed
+            setting = (result.key.task, result.key.model, result.key.ablation)
+            by_setting[setting][(result.key.method, _variant(result))] = result
         for (task, model, ablation), per_method in sorted(by_setting.items()):
             group = list(per_method.values())
             title = f"{task} · {model} · {ablation} ablation"
@@ -186,9 +218,17 @@ def render(results: list[RunResult]) -> str:
                     "task": r.key.task,
                     "method": r.key.method,
                     "ablation": r.key.ablation,
+                    "variant": _variant(r),
                     "seed": r.key.seed,
+                    "data seed": r.key.data_seed,
                     "examples": r.n_examples,
                     "metric": r.metric,
+                    "gap [95% CI]": _gap_text(r),
+                    "data sha256": r.data_fingerprint[:12],
+                    "weights sha256": r.model_identity["weights_sha256"][:12],
+                    "dtype": r.dtype,
+                    "device": r.device,
+                    "cdbench": r.cdbench_version,
                     "git commit": r.git_commit,
                     "torch": r.versions.get("torch", "?"),
                     "transformer-lens": r.versions.get("transformer-lens", "?"),
@@ -203,6 +243,13 @@ def render(results: list[RunResult]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>CDBench leaderboard</title>"
         f"<style>{STYLE}</style></head><body>{''.join(sections)}<script>{SORT_SCRIPT}</script></body></html>"
     )
+
+
+def _gap_text(result: RunResult) -> str:
+    faith = result.evaluation["faithfulness"]
+    low, high = faith["gap_ci"]
+    text = f"{faith['gap']:.3g} [{low:.3g}, {high:.3g}]"
+    return f"{text} {NO_SIGNAL}" if faith["no_signal"] else text
 
 
 def write_report(root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT) -> Path:

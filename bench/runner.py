@@ -1,4 +1,5 @@
-"""Running one (method, task, model, ablation, seed) and storing what it produced."""
+"""Running one request (method, task, model, ablation, seed, options, data parameters) and
+storing what it produced, with the identities of its data and weights."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
 from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.profiling import measure
 from bench.registry import UnknownNameError
-from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, write_result
+from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
-from bench.scoring import faithfulness, ground_truth_recovery
+from bench.scoring import HIGHER_IS_BETTER, faithfulness, ground_truth_recovery
 from bench.zoo import load_model, model_names
 from methods import METHODS
 from tasks import TASKS
@@ -25,6 +26,9 @@ class IncompatibleChoice(ValueError):
 
 @dataclass(frozen=True)
 class RunRequest:
+    """What a user asks for; None means the default (the task's model and number of examples,
+    the method's options, examples drawn with the run seed)."""
+
     method: str
     task: str
     model: str | None = None
@@ -32,13 +36,11 @@ class RunRequest:
     seed: int = 0
     n_examples: int | None = None
     options: dict[str, Any] | None = None
+    data_seed: int | None = None
 
     def resolve(self) -> RunKey:
-        """Check every name and option before any work starts; fill in the task's defaults."""
-        try:
-            METHODS.get(self.method).resolve_options(self.options)
-        except ValueError as err:
-            raise IncompatibleChoice(str(err)) from None
+        """Check every name and option before any work starts; fill in the defaults."""
+        options = self.resolved_options()
         task = TASKS.get(self.task)
         model = self.model or task.model
         if model not in model_names():
@@ -54,7 +56,36 @@ class RunRequest:
                 f"task {self.task!r} does not support ablation {self.ablation!r}; "
                 f"valid choices: {', '.join(task.ablations)}"
             )
-        return RunKey(self.task, model, self.method, self.ablation, self.seed)
+        n_examples = task.default_examples if self.n_examples is None else self.n_examples
+        if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
+            raise IncompatibleChoice(f"the number of examples must be a positive integer, got {n_examples!r}")
+        data_seed = self.seed if self.data_seed is None else self.data_seed
+        return RunKey(
+            self.task, model, self.method, self.ablation, self.seed, n_examples, data_seed, options_hash(options)
+        )
+
+    def resolved_options(self) -> dict[str, Any]:
+        """The method's defaults overlaid with the request's options, checked."""
+        try:
+            return METHODS.get(self.method).resolve_options(self.options)
+        except ValueError as err:
+            raise IncompatibleChoice(str(err)) from None
+
+    def variant(self) -> dict[str, Any]:
+        """What this request sets away from the defaults (see `RunResult.variant`); {} for a
+        default run, so the default suite's labels stay short."""
+        defaults = METHODS.get(self.method).defaults
+        options = self.resolved_options()
+        key = self.resolve()
+        changed = {
+            name: options[name] for name in sorted(options) if canonical(options[name]) != canonical(defaults[name])
+        }
+        found: dict[str, Any] = {"options": changed} if changed else {}
+        if key.n_examples != TASKS.get(self.task).default_examples:
+            found["n_examples"] = key.n_examples
+        if key.data_seed != key.seed:
+            found["data_seed"] = key.data_seed
+        return found
 
 
 def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunResult, Path]:
@@ -64,9 +95,9 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     method = METHODS.get(key.method)
     model = load_model(key.model, seed=key.seed)
     runtime = MaskedRuntime(model)
-    n_examples = request.n_examples or task.default_examples
-    data = task.build(model, n_examples, key.seed)
+    data = task.build(model, key.n_examples, key.data_seed)
     options = method.resolve_options(request.options)
+    parameter = next(model.parameters())
     run = prepare_run(runtime, data, key.ablation, key.seed, options)
     measured = measure(lambda: method.func(run))
     scores = measured.value
@@ -81,11 +112,18 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         n_examples=data.n_examples,
         metric=data.metric_name,
         options=options,
+        variant=request.variant(),
         wall_time_s=measured.seconds,
         peak_memory_mb=measured.peak_extra_mb,
         versions=provenance.package_versions(),
         git_commit=provenance.git_commit(),
+        cdbench_version=provenance.cdbench_version(),
         machine=provenance.machine(),
+        data_fingerprint=provenance.data_fingerprint(data),
+        model_identity={"name": key.model, "weights_sha256": provenance.weights_sha256(model)},
+        dtype=str(parameter.dtype).removeprefix("torch."),
+        device=str(parameter.device),
+        higher_is_better=dict(HIGHER_IS_BETTER),
         evaluation=evaluation,
     )
     return result, write_result(result, root)

@@ -13,6 +13,13 @@ Areas (x = fraction of edges kept, f(0) = 0 prepended):
   f and |1 - f| against the linear fraction axis, as in MIB (Mueller et al. 2025, Sec. 4).
 Uncertainty: a percentile bootstrap over examples (the circuits' per-example metrics are
 computed once and resampled).
+
+No signal: the areas divide by the gap m(model) - m(empty). A run has no signal when that
+gap is not told apart from zero by the examples: the percentile bootstrap 95% interval of
+the mean per-example gap (the same resamples as the areas' intervals) contains 0. That
+includes a gap of exactly 0 (or NaN) and a single example (no spread to measure, so no
+evidence). Such a run's faithfulness numbers are noise over noise; the leaderboard does not
+rank them.
 """
 
 from __future__ import annotations
@@ -31,10 +38,27 @@ from bench.ground_truth import GroundTruth
 
 FRACTIONS: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "faithfulness_auc": True,
+    "cpr": True,
+    "cmd": False,
+    "roc_auc": True,
+    "average_precision": True,
+    "precision_at_k": True,
+    "recall_at_k": True,
+    "f1_at_k": True,
+}
+"""Whether a larger value of each score this module computes is better: the one table that
+results record and `bench check` reads."""
+
 
 @dataclass(frozen=True)
 class Faithfulness:
-    """A faithfulness curve and its areas, with bootstrap 95% intervals for the areas."""
+    """A faithfulness curve and its areas, with bootstrap 95% intervals for the areas.
+
+    `gap` is m(model) - m(empty), the mean of the per-example gaps, `gap_ci` its bootstrap 95%
+    interval and `no_signal` whether that interval contains 0 (see the module docstring).
+    """
 
     fractions: list[float]
     edges_kept: list[int]
@@ -45,6 +69,9 @@ class Faithfulness:
     cmd: float
     model_metric: float
     empty_metric: float
+    gap: float
+    gap_ci: tuple[float, float]
+    no_signal: bool
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +108,18 @@ def _areas(fractions: np.ndarray, curve: np.ndarray) -> tuple[float, float, floa
     return auc, cpr, cmd
 
 
+def gap_signal(gaps: np.ndarray, resamples: list[np.ndarray]) -> tuple[float, tuple[float, float], bool]:
+    """The mean per-example gap m(model) - m(empty), its percentile 95% interval over the
+    bootstrap `resamples` (index arrays into `gaps`), and whether the run has no signal: the
+    interval contains 0, the gap is exactly 0 or NaN, or there is a single example."""
+    gap = float(gaps.mean())
+    means = [gaps[columns].mean() for columns in resamples] or [gap]
+    low, high = (float(v) for v in np.percentile(means, [2.5, 97.5]))
+    # `not (low > 0 or high < 0)` rather than `low <= 0 <= high`, so NaN counts as no signal
+    no_signal = len(gaps) < 2 or gap == 0.0 or not (low > 0.0 or high < 0.0)
+    return gap, (low, high), no_signal
+
+
 def faithfulness(
     run: DiscoveryRun,
     scores: EdgeScores,
@@ -99,15 +138,18 @@ def faithfulness(
 
     def curve_of(columns: np.ndarray) -> np.ndarray:
         model, empty, circuits = values[0, columns].mean(), values[1, columns].mean(), values[2:, columns].mean(1)
-        return (circuits - empty) / (model - empty)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero gap is reported as no signal
+            return (circuits - empty) / (model - empty)
 
     n = values.shape[1]
     full_columns = np.arange(n)
     curve = curve_of(full_columns)
     auc, cpr, cmd = _areas(np.array(fractions), curve)
     rng = np.random.default_rng(seed)
-    boot = [_areas(np.array(fractions), curve_of(rng.integers(0, n, n)))[0] for _ in range(n_bootstrap)]
+    resamples = [rng.integers(0, n, n) for _ in range(n_bootstrap)]
+    boot = [_areas(np.array(fractions), curve_of(columns))[0] for columns in resamples]
     low, high = np.nanpercentile(boot, [2.5, 97.5]) if n > 1 else (auc, auc)
+    gap, gap_ci, no_signal = gap_signal(values[0] - values[1], resamples)
     return Faithfulness(
         fractions=list(fractions),
         edges_kept=ks,
@@ -118,6 +160,9 @@ def faithfulness(
         cmd=cmd,
         model_metric=float(values[0].mean()),
         empty_metric=float(values[1].mean()),
+        gap=gap,
+        gap_ci=gap_ci,
+        no_signal=no_signal,
     )
 
 

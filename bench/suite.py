@@ -1,5 +1,5 @@
 """The default suite: which (method, task, model, ablation, seed) runs `run --all` and
-`check` mean, with filters, every name checked before any work starts."""
+`check` mean, with filters and data parameters, every name checked before any work starts."""
 
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ def plan_suite(
     ablations: list[str] | None = None,
     n_examples: int | None = None,
     options: dict[str, object] | None = None,
+    data_seed: int | None = None,
 ) -> list[RunRequest]:
     """Every requested run; None means the default (all methods and tasks, each task's own
-    model and suite ablations, seed 0, or seeds 0-2 for a stochastic method)."""
+    model and suite ablations, seed 0, or seeds 0-2 for a stochastic method, each task's
+    number of examples, examples drawn with the run seed)."""
     methods = _checked("method", methods, METHODS.names()) or METHODS.names()
     tasks = _checked("task", tasks, TASKS.names()) or TASKS.names()
     _checked("model", models, model_names())
@@ -50,5 +52,7 @@ def plan_suite(
                         # a suite-wide option applies to the methods that have it
                         known = spec.defaults
                         mine = {k: v for k, v in (options or {}).items() if k in known}
-                        plan.append(RunRequest(method, task_name, model, ablation, seed, n_examples, mine))
+                        plan.append(
+                            RunRequest(method, task_name, model, ablation, seed, n_examples, mine, data_seed=data_seed)
+                        )
     return plan

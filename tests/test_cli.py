@@ -82,7 +82,11 @@ def test_run_writes_scores_and_metadata(tmp_path: Path) -> None:
         "method": "exact-patching",
         "ablation": "corrupted",
         "seed": 0,
+        "n_examples": 243,
+        "data_seed": 0,
+        "options_hash": result["key"]["options_hash"],
     }
+    assert files[0].name == f"corrupted-seed0-data0-n243-{result['key']['options_hash']}.json"
     assert len(result["edge_scores"]) == 77
     assert max(abs(v) for v in result["edge_scores"].values()) > 0.1
     assert result["versions"]["torch"].startswith("2.")
@@ -126,6 +130,19 @@ def test_recorded_options_include_defaults(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (result,) = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
     assert result["options"] == {"steps": 5}
+
+
+def test_run_without_signal_warns_in_one_line(tmp_path: Path) -> None:
+    """One example has no spread to tell its gap from 0, so faithfulness means nothing."""
+    proc = bench(
+        "run", "--method", "random", "--task", "tracr-reverse", "--examples", "1", "--results-dir", str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "no signal" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: no signal: m(model) - m(empty) = ")
+    assert "over 1 example) and one example cannot tell it from 0" in warnings[0]
+    loud = bench("run", "--method", "random", "--task", "tracr-reverse", "--results-dir", str(tmp_path))
+    assert loud.returncode == 0 and "no signal" not in loud.stdout + loud.stderr
 
 
 def test_text_task_on_a_model_without_tokenizer_is_refused_in_one_line(tmp_path: Path) -> None:

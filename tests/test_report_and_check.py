@@ -1,5 +1,6 @@
-"""The leaderboard as a reader sees it (rendered by headless Chromium), the regression check,
-and an interrupted `run --all` that resumes without losing anything."""
+"""The leaderboard as a reader sees it (rendered by headless Chromium; runs without signal
+unranked), the regression check, and an interrupted `run --all` that resumes without losing
+anything."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import pytest
 from PIL import Image
 
 from bench.regression import baseline_payload, compare
-from bench.report import write_report
+from bench.report import leaderboard, render, write_report
 from bench.results import read_result
+from bench.runner import RunRequest, execute
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_FLAGS = [
@@ -114,12 +116,11 @@ def test_check_names_what_regressed(small_results: Path) -> None:
         "cpr": 1.0,
     }
     assert any("not produced" in str(p) for p in compare(results, tampered))
-    # weights trained on this machine may move a deterministic score a little, not far
+    # every deterministic run, on the shipped trained weights too, is held to 1e-4: a flag left
+    # over from the time those models were retrained per machine buys no slack
     tampered = json.loads(json.dumps(baseline))
     tampered[label]["trained_weights"] = True
-    tampered[label]["faithfulness_auc"] += 0.01
-    assert compare(results, tampered) == []
-    tampered[label]["faithfulness_auc"] += 0.05
+    tampered[label]["faithfulness_auc"] += 0.001
     assert [p.metric for p in compare(results, tampered)] == ["faithfulness_auc"]
 
 
@@ -140,15 +141,37 @@ def test_interrupted_run_resumes_and_loses_nothing(tmp_path: Path) -> None:
         bench_command(*args), cwd=ROOT, env=bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 120
-    while not list(tmp_path.rglob("*-seed0.json")) and time.time() < deadline:
+    while not list(tmp_path.rglob("*-seed0-*.json")) and time.time() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = list(tmp_path.rglob("*-seed0.json"))
+    first = list(tmp_path.rglob("*-seed0-*.json"))
     assert len(first) == 1, "killed after exactly the first result"
     before = {p: p.read_bytes() for p in first}
     assert not list(tmp_path.rglob(".tmp-*")), "no half-written result stays behind as a result"
     done = subprocess.run(bench_command(*args), cwd=ROOT, env=bench_env(), capture_output=True, text=True)
     assert done.returncode == 0 and "2 run, 1 skipped" in done.stdout
     assert {p: p.read_bytes() for p in first} == before
-    assert len(list(tmp_path.rglob("*-seed0.json"))) == 3
+    assert len(list(tmp_path.rglob("*-seed0-*.json"))) == 3
+
+
+def test_leaderboard_shows_no_signal_runs_last_and_unranked(tmp_path: Path) -> None:
+    """A run on one example cannot tell its gap from 0: its row says "no signal" where the
+    faithfulness numbers would be, and comes after the ranked rows although it sorts first."""
+    requests = [RunRequest("exact-patching", "tracr-reverse", n_examples=1)]
+    requests += [RunRequest(method, "tracr-reverse", n_examples=30) for method in ("eap", "random")]
+    results = [execute(request, tmp_path)[0] for request in requests]
+    assert [r.evaluation["faithfulness"]["no_signal"] for r in results] == [True, False, False]
+    board = leaderboard(results)
+    assert list(board["method"]) == ["eap", "random", "exact-patching"]
+    assert list(board["signal"]) == ["yes", "yes", "no signal"]
+    assert list(board["variant"]) == ["30 examples", "30 examples", "1 example"]
+    page = render(results)
+    table = page.split('<table class="sortable leaderboard">')[1].split("</table>")[0]
+    rows = table.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == 3 and rows[-1].startswith("<tr class='no-signal'>") and "exact-patching" in rows[-1]
+    assert not any("no-signal" in row for row in rows[:2])
+    # the faithfulness AUC, its std, CPR and CMD cells of that row are words, never numbers
+    assert rows[-1].count("<td>no signal</td>") == 5  # the signal column, then the four faithfulness columns
+    shown = f"{results[0].evaluation['faithfulness']['faithfulness_auc']:.3f}"
+    assert f">{shown}<" not in rows[-1]

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from bench.discovery import EdgeScores, prepare_run
+from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
 from bench.ground_truth import load_ground_truth
 from bench.runtime import MaskedRuntime
-from bench.scoring import FRACTIONS, _areas, faithfulness, ground_truth_recovery, node_scores, recovery
+from bench.scoring import (
+    FRACTIONS,
+    _areas,
+    faithfulness,
+    gap_signal,
+    ground_truth_recovery,
+    node_scores,
+    recovery,
+)
 from bench.zoo import load_model
 from tasks import TASKS
+from tasks.base import Metric
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +107,47 @@ def test_exact_patching_is_more_faithful_than_random_on_tracr(reverse_run) -> No
     exact = faithfulness(reverse_run, score_edges("exact-patching", reverse_run))
     rand = faithfulness(reverse_run, score_edges("random", reverse_run))
     assert exact.faithfulness_auc > rand.faithfulness_auc + 0.2
+
+
+def test_gap_rule_on_known_gaps() -> None:
+    """No signal when the gap's bootstrap interval contains 0, the gap is 0 or NaN, or n = 1."""
+    rng = np.random.default_rng(0)
+    resamples = [rng.integers(0, 200, 200) for _ in range(200)]
+    noise = rng.normal(0.0, 1e-3, 200)  # tiny per-example gaps of both signs
+    assert (noise > 0).any() and (noise < 0).any()
+    gap, (low, high), no_signal = gap_signal(noise, resamples)
+    assert no_signal and low < 0 < high and gap == pytest.approx(noise.mean())
+    assert not gap_signal(noise + 0.01, resamples)[2], "a gap of 10 sigma / sqrt(n) is a signal"
+    assert not gap_signal(-(noise + 0.01), resamples)[2], "a negative gap is a signal too"
+    assert not gap_signal(np.full(200, 1e-9), resamples)[2], "tiny but consistent is still a signal"
+    assert gap_signal(np.zeros(200), resamples)[2]
+    assert gap_signal(np.array([0.0] * 199 + [np.nan]), resamples)[2]
+    assert gap_signal(np.array([5.0]), [np.zeros(1, dtype=int)] * 10)[2], "one example: no spread to judge"
+
+
+def _with_metric(run: DiscoveryRun, metric: Metric) -> DiscoveryRun:
+    return replace(run, data=replace(run.data, metric=metric))
+
+
+def test_identical_clean_and_corrupted_inputs_have_no_signal(reverse_run) -> None:
+    data = replace(reverse_run.data, corrupted=reverse_run.data.clean)
+    run = prepare_run(reverse_run.runtime, data, "corrupted")
+    result = faithfulness(run, EdgeScores(torch.rand(run.graph.n_edges)))
+    assert result.gap == 0.0 and result.gap_ci == (0.0, 0.0) and result.no_signal
+
+
+def test_noise_gaps_have_no_signal_and_a_real_tracr_run_has(reverse_run) -> None:
+    """A metric scaled per example by tiny random signs has gaps that are noise around 0."""
+    from methods import score_edges
+
+    scores = score_edges("exact-patching", reverse_run)
+    real = faithfulness(reverse_run, scores)
+    assert not real.no_signal and real.gap_ci[0] > 0
+    assert real.gap == pytest.approx(real.model_metric - real.empty_metric)
+    gen = torch.Generator().manual_seed(0)
+    signs = torch.randint(0, 2, (reverse_run.data.n_examples,), generator=gen).double() * 2 - 1
+    metric = reverse_run.data.metric
+    noisy = _with_metric(reverse_run, lambda logits: 1e-3 * signs.to(logits.dtype) * metric(logits))
+    flagged = faithfulness(noisy, scores)
+    assert flagged.no_signal and flagged.gap_ci[0] < 0 < flagged.gap_ci[1]
+    assert abs(flagged.gap) < 1e-3 * abs(real.gap)

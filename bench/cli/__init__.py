@@ -8,6 +8,7 @@ import sys
 from bench.cli import check_command, ground_truth_command, list_command, models_command, report_command, run_command
 from bench.ground_truth import GroundTruthError
 from bench.registry import UnknownNameError
+from bench.result_schema import ResultFileError
 from bench.runner import IncompatibleChoice
 from bench.zoo import ModelUnavailable
 from tasks.base import TaskInputError
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UnknownNameError, IncompatibleChoice, TaskInputError, GroundTruthError) as err:
+    except (UnknownNameError, IncompatibleChoice, TaskInputError, GroundTruthError, ResultFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except ModelUnavailable as err:

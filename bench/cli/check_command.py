@@ -38,7 +38,7 @@ def _expected(path: Path, plan: list[RunRequest] | None) -> dict[str, dict[str, 
     baseline = json.loads(path.read_text())
     if plan is None:
         return baseline
-    planned = {key_label(request.resolve()) for request in plan}
+    planned = {key_label(request.resolve(), request.variant()) for request in plan}
     chosen = {label: entry for label, entry in baseline.items() if label in planned}
     if not chosen:
         raise SystemExit(f"error: {path} has no entries for the chosen runs")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench.results import DEFAULT_RESULTS_DIR, RunResult, record_failure, result_exists
+from bench.results import DEFAULT_RESULTS_DIR, RunResult, record_failure, result_exists, variant_text
 from bench.runner import RunRequest, execute
 from bench.suite import plan_suite
 from bench.zoo import ModelStatus, ModelUnavailable, model_status
@@ -23,6 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ablation", default="corrupted", help="corrupted (default), mean or zero")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
+    parser.add_argument("--data-seed", type=int, help="seed the examples are drawn with (default: the run's seed)")
     parser.add_argument(
         "--option",
         action="append",
@@ -77,10 +78,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.method or not args.task:
         print("error: give --method and --task, or --all", file=sys.stderr)
         return 2
-    request = RunRequest(args.method, args.task, args.model, args.ablation, args.seed, args.examples, options)
+    request = RunRequest(
+        args.method, args.task, args.model, args.ablation, args.seed, args.examples, options, args.data_seed
+    )
     result, path = execute(request, args.results_dir)
     print(f"{_label(request)}: {len(result.edge_scores)} edges scored in {result.wall_time_s:.2f}s -> {path}")
     print("  " + summary(result))
+    warning = no_signal_warning(result)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -96,12 +102,37 @@ def summary(result: RunResult) -> str:
     return ", ".join(parts)
 
 
+def no_signal_warning(result: RunResult) -> str | None:
+    """One line when the run's faithfulness has no signal (see `bench.scoring`), else None."""
+    faith = result.evaluation["faithfulness"]
+    if not faith["no_signal"]:
+        return None
+    low, high = faith["gap_ci"]
+    n = result.n_examples
+    if n < 2:
+        reason = "one example cannot tell it from 0"
+    elif faith["gap"] == 0:
+        reason = "it is exactly 0"
+    else:
+        reason = "its interval contains 0"
+    return (
+        f"warning: no signal: m(model) - m(empty) = {faith['gap']:.3g} (95% interval [{low:.3g}, {high:.3g}] over "
+        f"{n} example{'s' * (n != 1)}) and {reason}; faithfulness means nothing here and the leaderboard does "
+        "not rank this run"
+    )
+
+
 def _label(request: RunRequest) -> str:
-    return f"{request.task} / {request.method} / {request.ablation} / seed {request.seed}"
+    variant = variant_text(request.variant())
+    return f"{request.task} / {request.method} / {request.ablation} / seed {request.seed}" + (
+        f" / {variant}" if variant else ""
+    )
 
 
 def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
-    requests = plan_suite(args.methods, args.tasks, args.models, args.seeds, args.ablations, args.examples, options)
+    requests = plan_suite(
+        args.methods, args.tasks, args.models, args.seeds, args.ablations, args.examples, options, args.data_seed
+    )
     skipped, done, failed = 0, 0, 0
     statuses: dict[str, ModelStatus] = {}  # one availability probe per model, one line per missing model
     for request in tqdm(requests, desc="runs", unit="run"):
@@ -129,5 +160,8 @@ def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
             continue
         done += 1
         tqdm.write(f"{_label(request)}: {result.wall_time_s:.2f}s, {summary(result)}")
+        warning = no_signal_warning(result)
+        if warning:
+            tqdm.write(warning, file=sys.stderr)
     print(f"finished: {done} run, {skipped} skipped (already done or model unavailable), {failed} failed")
     return 0
