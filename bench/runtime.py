@@ -28,8 +28,8 @@ from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
 
 from bench.graph import Graph
 
-AblationKind = Literal["corrupted", "mean", "zero"]
-ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero")
+AblationKind = Literal["corrupted", "mean", "zero", "zero-token"]
+ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero", "zero-token")
 
 
 def enable_edge_hooks(model: HookedTransformer) -> HookedTransformer:
@@ -130,8 +130,11 @@ class MaskedRuntime:
 
         Args:
             kind: "corrupted" (outputs on `corrupted_tokens`), "mean" (per-position mean of
-                outputs over `reference_tokens`) or "zero".
-            like: tokens whose shape the zero ablation should match (needed for "zero").
+                outputs over `reference_tokens`), "zero" (every output zero, the `input` node's
+                token + position embedding included, as auto-circuit) or "zero-token" (the
+                same, but `input` keeps its positional part: the EAP-IG library's and so MIB's
+                zero ablation, which zeroes only `hook_embed`).
+            like: tokens whose shape the zero ablations should match (needed for both).
         """
         if kind == "corrupted":
             if corrupted_tokens is None:
@@ -141,12 +144,26 @@ class MaskedRuntime:
             if reference_tokens is None:
                 raise ValueError("ablation 'mean' needs reference_tokens")
             return AblatedRun(kind, self.source_outputs(reference_tokens).mean(0, keepdim=True))
-        if kind == "zero":
+        if kind in ("zero", "zero-token"):
             if like is None:
-                raise ValueError("ablation 'zero' needs `like` (tokens of the run's shape)")
+                raise ValueError(f"ablation {kind!r} needs `like` (tokens of the run's shape)")
             shape = (1, like.shape[1], self.graph.n_sources, self.model.cfg.d_model)
-            return AblatedRun(kind, torch.zeros(shape, dtype=self.model.cfg.dtype, device=like.device))
+            outputs = torch.zeros(shape, dtype=self.model.cfg.dtype, device=like.device)
+            if kind == "zero-token":
+                kept = self.positional_part(like)
+                outputs = outputs.expand(kept.shape[0], -1, -1, -1).clone()
+                outputs[:, :, 0] = kept
+            return AblatedRun(kind, outputs)
         raise ValueError(f"unknown ablation kind {kind!r}; valid choices: {', '.join(ABLATION_KINDS)}")
+
+    @torch.no_grad()
+    def positional_part(self, tokens: torch.Tensor) -> torch.Tensor:
+        """What the `input` node writes with the token embedding zeroed: the positional
+        embedding where it is added to the residual stream, else zero. `[1, pos, d_model]`
+        when every example has the same, else `[batch, pos, d_model]`."""
+        zero_tokens = [("hook_embed", lambda x, hook: torch.zeros_like(x))]
+        kept = self.model.run_with_hooks(tokens, stop_at_layer=0, fwd_hooks=zero_tokens)
+        return kept[:1] if bool((kept == kept[:1]).all()) else kept
 
     def head_outputs(self, layer: int, z: torch.Tensor) -> torch.Tensor:
         """Each head's write to the residual stream, `[batch, pos, head, d_model]` (no b_O)."""
