@@ -230,6 +230,7 @@ class MaskedRuntime:
         deltas: torch.Tensor,
         embedding: torch.Tensor | None = None,
         scaled_sources: tuple[slice, float] | None = None,
+        freeze_scaled: bool = False,
     ) -> torch.Tensor:
         """`deltas_u . d objective / d input_v` for every edge, from one forward and one backward.
 
@@ -240,16 +241,23 @@ class MaskedRuntime:
         the sources of `group` (one of `graph.source_groups`) write ablated + a * (out -
         ablated): the masked forward whose edges out of `group` are all a and every other
         edge 1, so the rows of `group` are the mask gradient there (a plain forward with
-        one hook, instead of the masked runtime's).
+        one hook, instead of the masked runtime's). With `freeze_scaled`, that write is a
+        constant: no gradient flows back through the group, so its own inputs score 0 (the
+        EAP-IG library's activation rule).
 
         Returns:
             `[n_sources, n_destinations]` scores (zero outside `graph.real_edge_mask`).
         """
-        extra = [] if scaled_sources is None else [self._scaling_hook(*scaled_sources, deltas, tokens.shape[0])]
+        extra = []
+        if scaled_sources is not None:
+            extra.append(self._scaling_hook(*scaled_sources, deltas, tokens.shape[0], freeze_scaled))
         return self.edge_and_input_gradients(tokens, objective, deltas, embedding, extra_hooks=extra)[0]
 
-    def _scaling_hook(self, group: slice, scale: float, deltas: torch.Tensor, batch: int) -> tuple[str, Callable]:
-        """A hook on the residual-stream write of `group` taking (1 - scale) of its deltas away."""
+    def _scaling_hook(
+        self, group: slice, scale: float, deltas: torch.Tensor, batch: int, freeze: bool = False
+    ) -> tuple[str, Callable]:
+        """A hook on the residual-stream write of `group` taking (1 - scale) of its deltas away
+        (and, with `freeze`, detaching the result)."""
         graph = self.graph
         if group == slice(0, 1):
             name = "blocks.0.hook_resid_pre"
@@ -261,6 +269,8 @@ class MaskedRuntime:
         else:
             raise ValueError(f"sources {group} are not one of the graph's source groups {graph.source_groups}")
         shift = (1 - scale) * deltas[group].view(group.stop - group.start, batch, -1, self.model.cfg.d_model).sum(0)
+        if freeze:
+            return name, lambda x, hook: (x - shift).detach()
         return name, lambda x, hook: x - shift
 
     def edge_and_input_gradients(
@@ -442,6 +452,8 @@ class _GradientHooks:
         on_grad = self._accumulate(first_dst, columns)
 
         def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
+            if not x.requires_grad:  # it reads only constants (a frozen input); its gradient still counts
+                x = x.detach().requires_grad_(True)
             x.register_hook(on_grad)
             return x
 
