@@ -26,7 +26,8 @@ class DiscoveryRun:
         runtime: the masked-edge runtime (the model and its graph); methods never hook the
             model themselves.
         data: the task's examples and metric.
-        ablation: the ablation kind edges fall back to ("corrupted", "mean", "zero").
+        ablation: the ablation kind edges fall back to ("corrupted", "mean", "zero",
+            "zero-token"; see `MaskedRuntime.ablate`).
         ablated: the ablated run prepared for `data` and `ablation`.
         seed: for methods with randomness.
         options: method-specific parameters (e.g. integration steps), from the CLI.

@@ -28,8 +28,8 @@ from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
 
 from bench.graph import Graph
 
-AblationKind = Literal["corrupted", "mean", "zero"]
-ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero")
+AblationKind = Literal["corrupted", "mean", "zero", "zero-token"]
+ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero", "zero-token")
 
 
 def enable_edge_hooks(model: HookedTransformer) -> HookedTransformer:
@@ -130,8 +130,11 @@ class MaskedRuntime:
 
         Args:
             kind: "corrupted" (outputs on `corrupted_tokens`), "mean" (per-position mean of
-                outputs over `reference_tokens`) or "zero".
-            like: tokens whose shape the zero ablation should match (needed for "zero").
+                outputs over `reference_tokens`), "zero" (every output zero, the `input` node's
+                token + position embedding included, as auto-circuit) or "zero-token" (the
+                same, but `input` keeps its positional part: the EAP-IG library's and so MIB's
+                zero ablation, which zeroes only `hook_embed`).
+            like: tokens whose shape the zero ablations should match (needed for both).
         """
         if kind == "corrupted":
             if corrupted_tokens is None:
@@ -141,12 +144,26 @@ class MaskedRuntime:
             if reference_tokens is None:
                 raise ValueError("ablation 'mean' needs reference_tokens")
             return AblatedRun(kind, self.source_outputs(reference_tokens).mean(0, keepdim=True))
-        if kind == "zero":
+        if kind in ("zero", "zero-token"):
             if like is None:
-                raise ValueError("ablation 'zero' needs `like` (tokens of the run's shape)")
+                raise ValueError(f"ablation {kind!r} needs `like` (tokens of the run's shape)")
             shape = (1, like.shape[1], self.graph.n_sources, self.model.cfg.d_model)
-            return AblatedRun(kind, torch.zeros(shape, dtype=self.model.cfg.dtype, device=like.device))
+            outputs = torch.zeros(shape, dtype=self.model.cfg.dtype, device=like.device)
+            if kind == "zero-token":
+                kept = self.positional_part(like)
+                outputs = outputs.expand(kept.shape[0], -1, -1, -1).clone()
+                outputs[:, :, 0] = kept
+            return AblatedRun(kind, outputs)
         raise ValueError(f"unknown ablation kind {kind!r}; valid choices: {', '.join(ABLATION_KINDS)}")
+
+    @torch.no_grad()
+    def positional_part(self, tokens: torch.Tensor) -> torch.Tensor:
+        """What the `input` node writes with the token embedding zeroed: the positional
+        embedding where it is added to the residual stream, else zero. `[1, pos, d_model]`
+        when every example has the same, else `[batch, pos, d_model]`."""
+        zero_tokens = [("hook_embed", lambda x, hook: torch.zeros_like(x))]
+        kept = self.model.run_with_hooks(tokens, stop_at_layer=0, fwd_hooks=zero_tokens)
+        return kept[:1] if bool((kept == kept[:1]).all()) else kept
 
     def head_outputs(self, layer: int, z: torch.Tensor) -> torch.Tensor:
         """Each head's write to the residual stream, `[batch, pos, head, d_model]` (no b_O)."""
@@ -213,6 +230,7 @@ class MaskedRuntime:
         deltas: torch.Tensor,
         embedding: torch.Tensor | None = None,
         scaled_sources: tuple[slice, float] | None = None,
+        freeze_scaled: bool = False,
     ) -> torch.Tensor:
         """`deltas_u . d objective / d input_v` for every edge, from one forward and one backward.
 
@@ -223,16 +241,23 @@ class MaskedRuntime:
         the sources of `group` (one of `graph.source_groups`) write ablated + a * (out -
         ablated): the masked forward whose edges out of `group` are all a and every other
         edge 1, so the rows of `group` are the mask gradient there (a plain forward with
-        one hook, instead of the masked runtime's).
+        one hook, instead of the masked runtime's). With `freeze_scaled`, that write is a
+        constant: no gradient flows back through the group, so its own inputs score 0 (the
+        EAP-IG library's activation rule).
 
         Returns:
             `[n_sources, n_destinations]` scores (zero outside `graph.real_edge_mask`).
         """
-        extra = [] if scaled_sources is None else [self._scaling_hook(*scaled_sources, deltas, tokens.shape[0])]
+        extra = []
+        if scaled_sources is not None:
+            extra.append(self._scaling_hook(*scaled_sources, deltas, tokens.shape[0], freeze_scaled))
         return self.edge_and_input_gradients(tokens, objective, deltas, embedding, extra_hooks=extra)[0]
 
-    def _scaling_hook(self, group: slice, scale: float, deltas: torch.Tensor, batch: int) -> tuple[str, Callable]:
-        """A hook on the residual-stream write of `group` taking (1 - scale) of its deltas away."""
+    def _scaling_hook(
+        self, group: slice, scale: float, deltas: torch.Tensor, batch: int, freeze: bool = False
+    ) -> tuple[str, Callable]:
+        """A hook on the residual-stream write of `group` taking (1 - scale) of its deltas away
+        (and, with `freeze`, detaching the result)."""
         graph = self.graph
         if group == slice(0, 1):
             name = "blocks.0.hook_resid_pre"
@@ -244,6 +269,8 @@ class MaskedRuntime:
         else:
             raise ValueError(f"sources {group} are not one of the graph's source groups {graph.source_groups}")
         shift = (1 - scale) * deltas[group].view(group.stop - group.start, batch, -1, self.model.cfg.d_model).sum(0)
+        if freeze:
+            return name, lambda x, hook: (x - shift).detach()
         return name, lambda x, hook: x - shift
 
     def edge_and_input_gradients(
@@ -425,6 +452,8 @@ class _GradientHooks:
         on_grad = self._accumulate(first_dst, columns)
 
         def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
+            if not x.requires_grad:  # it reads only constants (a frozen input); its gradient still counts
+                x = x.detach().requires_grad_(True)
             x.register_hook(on_grad)
             return x
 

@@ -6,7 +6,13 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
   from the last, its MLP input, then its heads' `<v>`, `<k>` and `<q>` inputs (heads from
   the last to the first within each letter), as ACDC's reversed hook order visits them.
   The incoming edges of a destination are tried from the latest source to the earliest
-  (`m{L}`, `a{L}.h{H-1}` .. `a{L}.h0`, ..., `input`), ACDC's parent order.
+  (`m{L}`, `a{L}.h{H-1}` .. `a{L}.h0`, ..., `input`), ACDC's parent order
+  (`incoming_edges`). The order comes from the graph's indices alone, so it is the same
+  in every process and a run's circuits are reproducible. (auto-circuit, at 98db58c,
+  sorts its edges only by destination layer, `prune_algos/ACDC.py`, from a Python set,
+  `utils/graph_utils.py`; within a layer its order follows string hashes, which change
+  between processes, and so can its circuits.) Greedy pruning depends on the order: two
+  implementations agree edge for edge only where they visit edges in the same order.
 - Rule. Removing an edge means mask 0 (it falls back to the run's ablation). With b(C) the
   objective of circuit C (lower is better), edge e is removed for good when
   b(C - e) - b(C) < tau, strictly, where C is the *current* circuit (the full graph minus
@@ -24,7 +30,9 @@ Greedy edge pruning from the full graph, run once per tau of a grid:
   (off in its main script, invalid for zero ablation) is not done.
 - Scores. The tau grid (option `taus`: a number, a list, or "a,b,c"; default 10^-5 to
   10^0 in half-decade steps, 11 values) gives one circuit per tau; an edge scores the
-  largest tau at which it survives, 0 if none. `scores >= tau` is the union of the
+  largest tau at which it survives, 0 if none, stored in float64 so that a score is its
+  grid tau exactly (float32 would round most taus down and `score >= tau` would drop
+  edges that survive at tau). `scores >= tau` is the union of the
   circuits at taus >= tau: that is circuit(tau) exactly when the circuits are nested,
   which greedy pruning does not guarantee. `AcdcSweep.nested` says whether they are, and
   a warning is given when they are not.
@@ -111,8 +119,10 @@ class AcdcSweep:
 
     @property
     def scores(self) -> torch.Tensor:
-        """Largest tau at which each edge survives (0 if it never does)."""
-        taus = torch.tensor([0.0, *self.taus])
+        """Largest tau at which each edge survives (0 if it never does), in float64: each
+        score is a grid tau exactly, so `scores >= tau` in Python floats loses no edge that
+        survives at tau (float32 rounds 10^-0.5 and other taus down)."""
+        taus = torch.tensor([0.0, *self.taus], dtype=torch.float64)
         return taus[(self.circuits * torch.arange(1, len(self.taus) + 1)[:, None]).amax(0)]
 
     @property
@@ -174,6 +184,12 @@ def destination_groups(graph: Graph) -> list[list[int]]:
     return groups
 
 
+def incoming_edges(graph: Graph, dst: int) -> torch.Tensor:
+    """The edges into destination `dst` in the order ACDC tries them: the latest source
+    first (ACDC's parent order), fixed by the graph's indices."""
+    return torch.nonzero(graph.edge_dst == dst).flatten().flip(0)
+
+
 def _destination_sources(graph: Graph) -> torch.Tensor:
     """The source index of each destination's node, -1 for logits."""
     return torch.tensor([graph.src_index.get(graph.destination_node(d), -1) for d in graph.destinations])
@@ -219,7 +235,7 @@ class _Acdc:
         graph = self.graph = run.graph
         self.run, self.engine, self.taus, self.window = run, engine, taus, window
         self.forwards = self.masks = 0
-        self.incoming = [torch.nonzero(graph.edge_dst == d).flatten().flip(0) for d in range(graph.n_destinations)]
+        self.incoming = [incoming_edges(graph, d) for d in range(graph.n_destinations)]
         self.outgoing = [torch.nonzero(graph.edge_src == s).flatten() for s in range(graph.n_sources)]
         self.dst_source = _destination_sources(graph).tolist()
         self.layer = destination_layers(graph)
@@ -432,4 +448,4 @@ def acdc(run: DiscoveryRun) -> EdgeScores:
             "circuits at taus >= tau, a superset of circuit(tau) for some taus",
             stacklevel=2,
         )
-    return EdgeScores(result.scores.float())
+    return EdgeScores(result.scores)

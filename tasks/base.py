@@ -98,7 +98,7 @@ class Task:
     citation: str
     build: Callable[[HookedTransformer, int, int], TaskData]
     default_examples: int
-    ablations: tuple[str, ...] = field(default=("corrupted", "mean", "zero"))
+    ablations: tuple[str, ...] = field(default=("corrupted", "mean", "zero", "zero-token"))
     other_models: tuple[str, ...] = ()
     suite_ablations: tuple[str, ...] = ("corrupted",)
     metric: str = ""

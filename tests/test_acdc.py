@@ -21,6 +21,7 @@ from methods.acdc import (
     acdc_sweep,
     destination_groups,
     destination_order,
+    incoming_edges,
     parse_taus,
     prune_dead_ends,
 )
@@ -167,8 +168,8 @@ def test_registered_method_scores_are_the_largest_surviving_tau() -> None:
         warnings.simplefilter("always")
         scores = acdc(run).values
     assert any("not nested" in str(w.message) for w in caught) == (not sweep.nested)
-    expected = torch.where(sweep.circuits[1], 1e-2, torch.where(sweep.circuits[0], 1e-3, 0.0))
-    assert torch.equal(scores, expected.float())
+    high, low, zero = (torch.tensor(tau, dtype=torch.float64) for tau in (1e-2, 1e-3, 0.0))
+    assert torch.equal(scores, torch.where(sweep.circuits[1], high, torch.where(sweep.circuits[0], low, zero)))
 
 
 # --- a model whose circuit is known -----------------------------------------------------------------
@@ -256,15 +257,41 @@ def faithfulness(run: DiscoveryRun, kept: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("ablation", ["zero", "corrupted"])
 @pytest.mark.parametrize("task_name", ["tracr-reverse", "tracr-xproportion"])
-def test_tracr_circuit_is_small_and_faithful_and_thresholds_give_single_tau_runs(task_name: str, ablation: str) -> None:
+def test_tracr_circuit_is_small_and_faithful(task_name: str, ablation: str) -> None:
     run = tracr_run(task_name, ablation)
     sweep = acdc_sweep(run)  # KL on tracr-reverse, the task metric on xproportion (one output)
     kept = sweep.circuits[sweep.taus.index(DEFAULT_TAUS[6])]  # tau = 1e-2
     assert 1 <= int(kept.sum()) <= run.graph.n_edges // 4
     assert faithfulness(run, kept) > 0.99
     assert sweep.nested
-    for tau in sweep.taus:
-        assert torch.equal(sweep.scores >= tau, acdc_sweep(run, (tau,)).circuits[0])
+
+
+TRACR_SETTINGS = [(name, kind) for name in ("tracr-reverse", "tracr-xproportion") for kind in TASKS.get(name).ablations]
+
+
+@pytest.mark.parametrize(("task_name", "ablation"), TRACR_SETTINGS)
+def test_tracr_scores_thresholded_at_each_grid_tau_give_that_taus_run(task_name: str, ablation: str) -> None:
+    """What a results file stores (the method's scores, as Python floats) compared with each
+    tau of the grid, as a user would threshold them, gives back the single-tau run: no edge
+    that survives exactly at tau is lost to rounding."""
+    run = tracr_run(task_name, ablation)
+    scores = acdc(run).values.tolist()
+    for tau in DEFAULT_TAUS:
+        kept = torch.tensor([score >= tau for score in scores])
+        assert torch.equal(kept, acdc_sweep(run, (tau,)).circuits[0]), tau
+    assert {*scores} - {0.0} <= set(DEFAULT_TAUS) and max(scores) > 0
+
+
+def test_edges_are_tried_in_a_fixed_order() -> None:
+    """Destination by destination, latest source first; fixed by the graph, not by hashing."""
+    graph = Graph.from_spec(GraphSpec(n_layers=2, n_heads=2, mlp_layers=(True, True)))
+    order = [graph.edge_names[e] for d in destination_order(graph) for e in incoming_edges(graph, d).tolist()]
+    assert order[:7] == [
+        "m1->logits", "a1.h1->logits", "a1.h0->logits", "m0->logits", "a0.h1->logits", "a0.h0->logits", "input->logits",
+    ]  # fmt: skip
+    assert order[7:13] == ["a1.h1->m1", "a1.h0->m1", "m0->m1", "a0.h1->m1", "a0.h0->m1", "input->m1"]
+    assert order[13:17] == ["m0->a1.h1<v>", "a0.h1->a1.h1<v>", "a0.h0->a1.h1<v>", "input->a1.h1<v>"]
+    assert sorted(order) == sorted(graph.edge_names)
 
 
 def test_auto_metric_is_the_task_metric_for_a_single_output_logit() -> None:

@@ -122,14 +122,14 @@ def test_unknown_option_is_named(tmp_path: Path) -> None:
         str(tmp_path),
     )
     assert proc.returncode == 2
-    assert "has no option 'stepz'; valid choices: steps" in proc.stderr
+    assert "has no option 'stepz'; valid choices: steps, points" in proc.stderr
 
 
 def test_recorded_options_include_defaults(tmp_path: Path) -> None:
     proc = bench("run", "--method", "eap-ig-inputs", "--task", "tracr-xproportion", "--results-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     (result,) = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
-    assert result["options"] == {"steps": 5}
+    assert result["options"] == {"steps": 5, "points": "left"}
 
 
 def test_run_without_signal_warns_in_one_line(tmp_path: Path) -> None:

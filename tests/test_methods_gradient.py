@@ -1,4 +1,5 @@
-"""EAP, EAP-IG and EAP-GP against exact patching and independently computed integrals."""
+"""EAP, EAP-IG and EAP-GP against exact patching and independently computed integrals
+(the EAP-IG library's own rules: `tests/test_reference_rules.py`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from methods.eap_ig import group_scores, path_average
 from tasks.base import TaskData
 from tests.conftest import tiny_model
 
-GRADIENT_METHODS = ["eap", "eap-ig-inputs", "eap-ig-activations", "eap-gp"]
+# The methods that equal exact patching where the metric is multilinear in the mask.
+GRADIENT_METHODS = ["eap", "eap-ig-inputs", "eap-ig-activations-per-group", "eap-gp"]
 
 
 def logit_diff(logits: torch.Tensor) -> torch.Tensor:
@@ -54,6 +56,15 @@ def test_equals_exact_patching_when_mask_effects_are_exactly_first_order(method:
     assert (got - exact).abs().max() < 1e-5
 
 
+def test_the_librarys_activation_rule_is_not_exact_patching_even_when_mask_effects_are_first_order() -> None:
+    """It freezes each interpolated group, so the paths through that group are missing from
+    its steps' gradients (`tests/test_reference_rules.py` checks the rule itself)."""
+    run = make_run(mask_multilinear_model())
+    exact = score_edges("exact-patching", run).values.double()
+    got = score_edges("eap-ig-activations", run).values.double()
+    assert (got - exact).abs().max() > 1e-2 * exact.abs().max()
+
+
 def test_eap_equals_autograd_mask_gradient_on_a_nonlinear_model() -> None:
     run = make_run(tiny_model("ln-gelu", dtype=torch.float64))
     mask = run.graph.mask().double().requires_grad_(True)
@@ -64,69 +75,10 @@ def test_eap_equals_autograd_mask_gradient_on_a_nonlinear_model() -> None:
     assert (eap - exact).abs().max() > 1e-4, "on a nonlinear model EAP is only an approximation"
 
 
-def gradients_at_hooks(
-    model: HookedTransformer, tokens: torch.Tensor, embedding: torch.Tensor, names: list[str]
-) -> dict[str, torch.Tensor]:
-    """d logit_diff / d (each named hook's output), starting the forward from `embedding`."""
-    grads: dict[str, torch.Tensor] = {}
-    leaf = embedding.clone().requires_grad_(True)
-
-    def keep(x: torch.Tensor, hook) -> torch.Tensor:
-        x.register_hook(lambda g: grads.__setitem__(hook.name, g))
-        return x
-
-    hooks = [("blocks.0.hook_resid_pre", lambda x, hook: leaf.expand_as(x))]
-    hooks += [(name, keep) for name in names]
-    logit_diff(model.run_with_hooks(tokens, fwd_hooks=hooks)).mean().backward()
-    return grads
-
-
-def independent_input_path_integral(run: DiscoveryRun, nodes: int = 24) -> torch.Tensor:
-    """(clean - ablated output) . integral of dL/d input_v along the straight input path,
-    with Gauss-Legendre quadrature and plain TransformerLens hooks (not the runtime)."""
-    model, graph, clean = run.runtime.model, run.graph, run.data.clean
-    runtime = run.runtime
-    deltas = runtime.deltas(clean, run.ablated)
-    x_clean, x_abl = runtime.input_embedding(clean), run.ablated.outputs[:, :, 0]
-    points, weights = np.polynomial.legendre.leggauss(nodes)
-    total = torch.zeros(graph.n_sources, graph.n_destinations, dtype=torch.float64)
-    names = [f"blocks.{layer}.hook_{x}_input" for layer in range(model.cfg.n_layers) for x in "qkv"]
-    names += [f"blocks.{layer}.hook_mlp_in" for layer in range(model.cfg.n_layers)]
-    names.append(f"blocks.{model.cfg.n_layers - 1}.hook_resid_post")
-    for point, weight in zip(points, weights, strict=True):
-        embedding = x_abl + (point + 1) / 2 * (x_clean - x_abl)
-        grads = gradients_at_hooks(model, clean, embedding, names)
-        for dst_index, dst in enumerate(graph.destinations):
-            n_up = int(graph.n_upstream[dst_index])
-            if dst == "logits":
-                grad = grads[names[-1]]
-            elif dst.startswith("m"):
-                grad = grads[f"blocks.{dst[1:]}.hook_mlp_in"]
-            else:
-                layer, rest = dst[1:].split(".h")
-                head, letter = int(rest[:-3]), rest[-2]
-                grad = grads[f"blocks.{layer}.hook_{letter}_input"][:, :, head]
-            total[:n_up, dst_index] += weight / 2 * (deltas[:n_up] @ grad.reshape(-1))
-    return graph.to_edges(total)
-
-
-def test_eap_ig_inputs_converges_to_the_path_integral() -> None:
-    model = tiny_model("ln-gelu", dtype=torch.float64)
-    reference = independent_input_path_integral(make_run(model))
-    errors = {}
-    for steps in (4, 32, 256):
-        got = score_edges("eap-ig-inputs", make_run(model, steps=steps)).values.double()
-        errors[steps] = (got - reference).abs().max().item()
-    scale = reference.abs().max().item()
-    assert errors[256] < 1e-2 * scale
-    # a right Riemann sum: the error falls like 1/steps (8x fewer steps, ~8x the error)
-    assert errors[32] / errors[256] > 6 and errors[4] / errors[32] > 6
-
-
-def test_eap_ig_activations_converges_to_finite_sums_of_masked_forwards() -> None:
+def test_eap_ig_activations_per_group_converges_to_finite_sums_of_masked_forwards() -> None:
     model = tiny_model("ln-gelu", dtype=torch.float64)
     run = make_run(model, steps=200)
-    got = score_edges("eap-ig-activations", run).values.double()
+    got = score_edges("eap-ig-activations-per-group", run).values.double()
     graph, eps = run.graph, 1e-5
     points, weights = np.polynomial.legendre.leggauss(12)
     group_of = {s: g for g in graph.source_groups for s in range(g.start, g.stop)}
@@ -174,7 +126,7 @@ def test_grad_path_takes_unit_steps_down_the_output_distance_from_the_clean_inpu
 
 @pytest.mark.parametrize("shape", ["ln-gelu", "attn-only-shortformer", "parallel-rotary"])
 @pytest.mark.parametrize("ablation", ["corrupted", "zero"])
-def test_eap_ig_activations_hook_equals_the_masked_forwards_mask_gradient(shape: str, ablation: str) -> None:
+def test_eap_ig_activations_per_group_hook_equals_the_masked_forwards_mask_gradient(shape: str, ablation: str) -> None:
     """Each group is interpolated by one hook on its residual-stream write; the masked
     runtime with that group's edges at k/m (all others 1) and autograd on the mask must
     give the same averaged gradients, for the input, a layer's heads and an MLP."""
@@ -207,7 +159,7 @@ def test_eap_gp_sharing_each_points_forward_equals_the_path_then_the_attribution
     assert torch.allclose(fused, separate.to(fused.dtype), atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("method", [*GRADIENT_METHODS, "exact-patching", "random"])
+@pytest.mark.parametrize("method", [*GRADIENT_METHODS, "eap-ig-activations", "exact-patching", "random"])
 def test_same_seed_gives_bit_identical_scores(method: str) -> None:
     first = score_edges(method, make_run(tiny_model(), steps=3)).values
     second = score_edges(method, make_run(tiny_model(), steps=3)).values

@@ -207,9 +207,31 @@ def test_zero_and_mean_ablation_with_everything_off(token_pair) -> None:
     assert (mean - logits_from_resid(mean_resid)).abs().max() < TOL
 
 
+@pytest.mark.parametrize("shape", ["ln-gelu", "attn-only-shortformer"])
+@pytest.mark.parametrize("ablation", ["zero", "zero-token"])
+def test_cutting_the_input_node_under_zero_ablation_zeroes_what_it_says(shape: str, ablation: str, token_pair) -> None:
+    """Every edge out of `input` at 0, all others at 1: the same as a plain forward with
+    the token embedding zeroed, and under `zero` the positional embedding zeroed too where
+    it is added to the residual stream (a shortformer adds it inside attention, after the
+    q/k/v inputs: it is part of no node)."""
+    model = tiny_model(shape, dtype=torch.float64)
+    clean, _ = token_pair
+    runtime = MaskedRuntime(model)
+    mask = runtime.graph.mask().double()
+    mask[runtime.graph.src_index["input"]] = 0
+    with torch.no_grad():
+        got = runtime.forward(clean, mask, runtime.ablate(ablation, like=clean))
+        zeroed = ["hook_embed"] + (["hook_pos_embed"] if ablation == "zero" and shape == "ln-gelu" else [])
+        expected = model.run_with_hooks(clean, fwd_hooks=[(name, lambda x, hook: 0 * x) for name in zeroed])
+        plain = model(clean)
+    assert (got - expected).abs().max() < 1e-10
+    assert (got - plain).abs().max() > 1e-3
+
+
 def test_unknown_ablation_kind_names_the_choices() -> None:
     runtime = MaskedRuntime(tiny_model())
-    with pytest.raises(ValueError, match="unknown ablation kind 'resample'; valid choices: corrupted, mean, zero"):
+    choices = "corrupted, mean, zero, zero-token"
+    with pytest.raises(ValueError, match=f"unknown ablation kind 'resample'; valid choices: {choices}"):
         runtime.ablate("resample")
 
 

