@@ -83,9 +83,7 @@ def key_mask_hooks(model: HookedTransformer, attention_mask: torch.Tensor | None
     return [(f"blocks.{layer}.attn.hook_attn_scores", hook) for layer in range(model.cfg.n_layers)]
 
 
-def padded_forward(
-    model: HookedTransformer, tokens: torch.Tensor, attention_mask: torch.Tensor | None
-) -> torch.Tensor:
+def padded_forward(model: HookedTransformer, tokens: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
     """The model's plain logits on a padded batch, padded keys masked in every model."""
     mask = padding_mask(attention_mask)
     with model.hooks(fwd_hooks=key_mask_hooks(model, mask)):
@@ -131,4 +129,3 @@ def real_position_mean(
         index = torch.where(run_index.amax(0) >= 0, torch.arange(run_index.shape[1]), length)
         return means[index][None]
     return means[torch.where(run_index >= 0, run_index, length)]
-
