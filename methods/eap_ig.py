@@ -49,7 +49,7 @@ def parse_steps(options: dict[str, object]) -> int:
 )
 def eap_ig_inputs(run: DiscoveryRun) -> EdgeScores:
     steps = steps_option(run)
-    clean_emb = run.runtime.input_embedding(run.data.clean)
+    clean_emb = run.runtime.input_embedding(run.data.clean, run.data.attention_mask)
     ablated_emb = run.ablated.outputs[:, :, 0]
     points = [ablated_emb + (k / steps) * (clean_emb - ablated_emb) for k in range(1, steps + 1)]
     return path_average(run, points)
@@ -59,7 +59,11 @@ def path_average(run: DiscoveryRun, points: list[torch.Tensor]) -> EdgeScores:
     """(out_u(clean) - out_u(ablated)) . mean over input-embedding `points` of dL/d input_v."""
     runtime, clean = run.runtime, run.data.clean
     deltas = runtime.deltas(clean, run.ablated)
-    total = sum(runtime.edge_gradients(clean, run.objective, deltas, embedding=point) for point in points)
+    padding = run.data.attention_mask
+    total = sum(
+        runtime.edge_gradients(clean, run.objective, deltas, embedding=point, attention_mask=padding)
+        for point in points
+    )
     return EdgeScores(run.graph.to_edges(total / len(points)).float())
 
 
@@ -85,8 +89,9 @@ def group_scores(run: DiscoveryRun, group: slice, steps: int, deltas: torch.Tens
     the group's outputs at (k/m) clean + (1 - k/m) ablated and every other edge kept."""
     runtime, clean = run.runtime, run.data.clean
     deltas = runtime.deltas(clean, run.ablated) if deltas is None else deltas
+    padding = run.data.attention_mask
     total = sum(
-        runtime.edge_gradients(clean, run.objective, deltas, scaled_sources=(group, k / steps))[group]
-        for k in range(1, steps + 1)
+        runtime.edge_gradients(clean, run.objective, deltas, scaled_sources=scaled, attention_mask=padding)[group]
+        for scaled in [(group, k / steps) for k in range(1, steps + 1)]
     )
     return (total / steps).float()
