@@ -27,15 +27,16 @@ DETECTABLE_RULE = (
 def detectable_edges(
     model: HookedTransformer, data: TaskData, edges: Sequence[str], ablation: str, seed: int = 0, chunk: int = 4
 ) -> list[str]:
-    """The `edges` whose removal alone changes some output (at the task's output positions) by
+    """The `edges` whose removal alone changes some output (at the task's real output positions) by
     more than OUTPUT_CHANGE_TOL under `ablation`. `chunk` masks share one batched forward; each
     returns full logits (100 GPT-2 prompts of 16 tokens take 0.3 GB per mask), hence the small default."""
     runtime = MaskedRuntime(model)
     run = prepare_run(runtime, data, ablation, seed)
     graph = runtime.graph
     ids = torch.tensor([graph.edge_index(name) for name in edges], dtype=torch.long)
+    real = data.output_weights[..., None] if data.output_weights is not None else 1.0  # padding never counts
     changes = [
-        data.outputs(runtime.forward(data.clean, graph.masks_without(part), run.ablated) - run.full_logits)
+        (data.outputs(runtime.forward(data.clean, graph.masks_without(part), run.ablated) - run.full_logits) * real)
         .abs()
         .flatten(1)
         .amax(dim=1)

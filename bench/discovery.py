@@ -72,8 +72,9 @@ class DiscoveryRun:
 
     def kl_to_full(self, logits: torch.Tensor) -> torch.Tensor:
         """KL(full model || this run) of the next-token distributions at the task's output
-        positions, summed over positions and averaged over examples: `[..., n, pos, vocab]`
-        -> `[...]`. Zero for the full model; the objective ACDC and Edge Pruning minimise."""
+        positions (real tokens only), summed over positions and averaged over examples:
+        `[..., n, pos, vocab]` -> `[...]`. Zero for the full model; the objective ACDC and
+        Edge Pruning minimise."""
         return self.kl_at_outputs(self.data.outputs(logits))
 
     def kl_at_outputs(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -88,7 +89,11 @@ class DiscoveryRun:
             )
         full = torch.log_softmax(self.data.outputs(self.full_logits), dim=-1)
         this = torch.log_softmax(outputs, dim=-1)
-        return (full.exp() * (full - this)).sum(dim=(-1, -2)).mean(-1)
+        per_position = (full.exp() * (full - this)).sum(-1)
+        weights = self.data.output_weights
+        if weights is not None:
+            per_position = per_position * weights.to(per_position.dtype)
+        return per_position.sum(-1).mean(-1)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,9 @@ def prepare_run(
         corrupted_tokens=data.corrupted,
         reference_tokens=data.reference if data.reference is not None else data.corrupted,
         like=data.clean,
+        attention_mask=data.attention_mask,
+        reference_mask=data.reference_mask if data.reference is not None else data.attention_mask,
     )
     with torch.no_grad():
-        full_logits = runtime.model(data.clean)
+        full_logits = runtime.run(data.clean, data.attention_mask)
     return DiscoveryRun(runtime, data, ablation, ablated, seed, dict(options or {}), full_logits=full_logits)

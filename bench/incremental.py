@@ -13,7 +13,9 @@ positions only (the last layer's attention still reads every position's keys and
 The semantics are the masked runtime's (`bench.runtime`): destination v reads
 `ablated_input_v + sum_u m_uv * delta_u`, with delta_u what source u writes minus its
 ablated output. Nodes are computed with the model's own TransformerLens modules (ln1 and
-attention, ln2 and MLP, ln_final and unembed), as its blocks call them.
+attention, ln2 and MLP, ln_final and unembed), as its blocks call them. A padded input (the
+ablated run's attention mask, left or right) reaches attention as the model's forward
+passes it, with padded keys masked in bidirectional models too (`bench.padding`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from transformer_lens.utilities.activation_functions import apply_softcap
 
+from bench.padding import additive_key_mask, masks_keys_itself
 from bench.runtime import AblatedRun, MaskedRuntime
 from tasks.base import select_positions
 
@@ -95,7 +98,7 @@ class IncrementalRuntime:
     Args:
         runtime: the masked runtime (model and graph).
         tokens: `[batch, pos]` the input the circuits run on.
-        ablated: what a removed edge falls back to.
+        ablated: what a removed edge falls back to; its attention mask is the padding of `tokens`.
         objective: logits -> `[n_circuits]`; it gets `[n, batch, k, vocab]` logits at
             `positions` when they are given, else `[n, batch, pos, vocab]`.
         positions: the only positions `objective` reads (`TaskData.output_positions`), or
@@ -115,12 +118,6 @@ class IncrementalRuntime:
         cache_inputs: bool | None = None,
     ) -> None:
         model = runtime.model
-        tokenizer = getattr(model, "tokenizer", None)
-        if tokenizer is not None and getattr(tokenizer, "padding_side", "right") == "left":
-            raise ValueError(
-                "the incremental runtime needs right padding: set model.tokenizer.padding_side='right' "
-                "(or run ACDC with batched=0)"
-            )
         self.runtime, self.model, self.graph = runtime, model, runtime.graph
         self.objective, self.positions = objective, positions
         graph, cfg = self.graph, model.cfg
@@ -143,7 +140,10 @@ class IncrementalRuntime:
             for dst in range(graph.n_destinations):
                 base = runtime.ablated_input(ablated, dst).expand(self.batch, -1, -1)
                 self.ablated_in.append(self._take(base) if dst in self.short_dst else base)
-            self.shortformer = model.pos_embed(tokens) if cfg.positional_embedding_type == "shortformer" else None
+            self.padding = ablated.attention_mask
+            shortformer = cfg.positional_embedding_type == "shortformer"
+            self.shortformer = model.pos_embed(tokens, 0, self.padding) if shortformer else None
+        self._padding_cache: dict[int, dict[str, torch.Tensor]] = {}
         # Computing only the touched heads of a layer needs attention whose heads are computed
         # independently and whose code reads n_heads only to shape the output (ALiBi and
         # relative position biases, QK-norm over all heads, or 4-bit weights do not qualify).
@@ -326,10 +326,24 @@ class IncrementalRuntime:
         # every hook point of the model on exit, which cost more than the attention here.
         handle = block.attn.hook_z.register_forward_hook(lambda module, args, z: captured.append(z))
         try:
-            attention(query_input=q, key_input=k, value_input=v)
+            attention(query_input=q, key_input=k, value_input=v, **self._padding_arguments(q.shape[0] // self.batch))
         finally:
             handle.remove()
         return captured[0]
+
+    def _padding_arguments(self, copies: int) -> dict[str, torch.Tensor]:
+        """The attention module's padding arguments for `copies` stacked copies of the input:
+        the mask, as the model's forward passes it (positions, causal keys), and for
+        attention the model does not mask itself, padded keys masked additively."""
+        if self.padding is None:
+            return {}
+        if copies not in self._padding_cache:
+            mask = self.padding.repeat(copies, 1)
+            arguments = {"attention_mask": mask}
+            if not masks_keys_itself(self.model):
+                arguments["additive_attention_mask"] = additive_key_mask(mask, self.dtype)
+            self._padding_cache[copies] = arguments
+        return self._padding_cache[copies]
 
     def _subset(self, layer: int, heads: tuple[int, ...]) -> torch.nn.Module:
         """Layer `layer`'s attention restricted to `heads`: the same module (hook points,

@@ -8,6 +8,8 @@ an ablated run (corrupted input, mean over a reference set, or zero):
 so m = 1 everywhere reproduces the plain forward and m = 0 everywhere the ablated one.
 The pass is differentiable in `m` and runs several masks in one call by stacking them
 on the batch axis. Hooks live only here, inside a context manager that removes them.
+Padded batches carry an attention mask (`bench.padding`): the ablated run records the
+mask of the run it stands in for, and every forward masks padded keys with it.
 
 Example:
     >>> runtime = MaskedRuntime(model)                       # doctest: +SKIP
@@ -17,7 +19,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -27,6 +30,7 @@ from transformer_lens import HookedTransformer
 from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
 
 from bench.graph import Graph
+from bench.padding import forward_kwargs, key_mask_hooks, padded_forward, padding_mask, real_position_mean
 
 AblationKind = Literal["corrupted", "mean", "zero", "zero-token"]
 ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero", "zero-token")
@@ -63,10 +67,13 @@ class AblatedRun:
     Attributes:
         kind: the ablation kind that produced it.
         outputs: `[batch or 1, pos, n_sources, d_model]` ablated source outputs.
+        attention_mask: `[batch, pos]` the padding of the run this stands in for (and of its
+            corrupted input), None without padding; every masked forward uses it.
     """
 
     kind: str
     outputs: torch.Tensor
+    attention_mask: torch.Tensor | None = None
 
     @cached_property
     def cumulative(self) -> torch.Tensor:
@@ -102,15 +109,36 @@ class MaskedRuntime:
 
     # --- plain runs --------------------------------------------------------------------------
 
+    @contextmanager
+    def _hooked(self, attention_mask: torch.Tensor | None, fwd_hooks: Sequence[tuple[str, Callable]] = ()) -> Iterator:
+        """Attach `fwd_hooks`, and the hooks that mask padded keys, for the forwards inside."""
+        with self.model.hooks(fwd_hooks=[*fwd_hooks, *key_mask_hooks(self.model, attention_mask)]):
+            yield
+
+    def _call(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The model's forward on `tokens` with their padding (inside `_hooked`)."""
+        return self.model(tokens, **forward_kwargs(self.model, tokens, attention_mask))
+
+    def run(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Plain logits of a (possibly padded) batch: `[batch, pos, d_vocab_out]`."""
+        return padded_forward(self.model, tokens, attention_mask)
+
     @torch.no_grad()
-    def source_outputs(self, tokens: torch.Tensor) -> torch.Tensor:
+    def source_outputs(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Every source's output in the plain forward: `[batch, pos, n_sources, d_model]`."""
-        names = {"blocks.0.hook_resid_pre"}
+        names = ["blocks.0.hook_resid_pre"]
         for layer in range(self._n_layers):
-            names.add(f"blocks.{layer}.attn.hook_z")
+            names.append(f"blocks.{layer}.attn.hook_z")
             if layer in self.graph.mlp_src:
-                names.add(f"blocks.{layer}.hook_mlp_out")
-        _, cache = self.model.run_with_cache(tokens, names_filter=lambda n: n in names)
+                names.append(f"blocks.{layer}.hook_mlp_out")
+        cache: dict[str, torch.Tensor] = {}
+
+        def keep(x: torch.Tensor, hook: object) -> None:
+            cache[hook.name] = x  # type: ignore[attr-defined]
+
+        mask = padding_mask(attention_mask)
+        with self._hooked(mask, [(name, keep) for name in names]):
+            self._call(tokens, mask)
         parts = [cache["blocks.0.hook_resid_pre"][:, :, None]]
         for layer in range(self._n_layers):
             parts.append(self.head_outputs(layer, cache[f"blocks.{layer}.attn.hook_z"]))
@@ -125,44 +153,53 @@ class MaskedRuntime:
         corrupted_tokens: torch.Tensor | None = None,
         reference_tokens: torch.Tensor | None = None,
         like: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        reference_mask: torch.Tensor | None = None,
     ) -> AblatedRun:
         """Build the ablated run an edge falls back to when its mask is 0.
 
         Args:
             kind: "corrupted" (outputs on `corrupted_tokens`), "mean" (per-position mean of
-                outputs over `reference_tokens`), "zero" (every output zero, the `input` node's
-                token + position embedding included, as auto-circuit) or "zero-token" (the
-                same, but `input` keeps its positional part: the EAP-IG library's and so MIB's
-                zero ablation, which zeroes only `hook_embed`).
+                outputs over `reference_tokens`, real positions only), "zero" (every output
+                zero, the `input` node's token + position embedding included, as auto-circuit)
+                or "zero-token" (the same, but `input` keeps its positional part: the EAP-IG
+                library's and so MIB's zero ablation, which zeroes only `hook_embed`).
             like: tokens whose shape the zero ablations should match (needed for both).
+            attention_mask: the padding of the run being masked, shared by `corrupted_tokens`
+                (a corruption is as long as its clean input); None: no padding.
+            reference_mask: the padding of `reference_tokens`; None: no padding.
         """
+        mask = padding_mask(attention_mask)
         if kind == "corrupted":
             if corrupted_tokens is None:
                 raise ValueError("ablation 'corrupted' needs corrupted_tokens")
-            return AblatedRun(kind, self.source_outputs(corrupted_tokens))
+            return AblatedRun(kind, self.source_outputs(corrupted_tokens, mask), mask)
         if kind == "mean":
             if reference_tokens is None:
                 raise ValueError("ablation 'mean' needs reference_tokens")
-            return AblatedRun(kind, self.source_outputs(reference_tokens).mean(0, keepdim=True))
+            reference = padding_mask(reference_mask)
+            outputs = self.source_outputs(reference_tokens, reference)
+            return AblatedRun(kind, real_position_mean(outputs, reference, mask), mask)
         if kind in ("zero", "zero-token"):
             if like is None:
                 raise ValueError(f"ablation {kind!r} needs `like` (tokens of the run's shape)")
             shape = (1, like.shape[1], self.graph.n_sources, self.model.cfg.d_model)
             outputs = torch.zeros(shape, dtype=self.model.cfg.dtype, device=like.device)
             if kind == "zero-token":
-                kept = self.positional_part(like)
+                kept = self.positional_part(like, mask)
                 outputs = outputs.expand(kept.shape[0], -1, -1, -1).clone()
                 outputs[:, :, 0] = kept
-            return AblatedRun(kind, outputs)
+            return AblatedRun(kind, outputs, mask)
         raise ValueError(f"unknown ablation kind {kind!r}; valid choices: {', '.join(ABLATION_KINDS)}")
 
     @torch.no_grad()
-    def positional_part(self, tokens: torch.Tensor) -> torch.Tensor:
+    def positional_part(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """What the `input` node writes with the token embedding zeroed: the positional
-        embedding where it is added to the residual stream, else zero. `[1, pos, d_model]`
-        when every example has the same, else `[batch, pos, d_model]`."""
+        embedding where it is added to the residual stream (offset by left padding), else zero.
+        `[1, pos, d_model]` when every example has the same, else `[batch, pos, d_model]`."""
         zero_tokens = [("hook_embed", lambda x, hook: torch.zeros_like(x))]
-        kept = self.model.run_with_hooks(tokens, stop_at_layer=0, fwd_hooks=zero_tokens)
+        kwargs = forward_kwargs(self.model, tokens, attention_mask)
+        kept = self.model.run_with_hooks(tokens, stop_at_layer=0, fwd_hooks=zero_tokens, **kwargs)
         return kept[:1] if bool((kept == kept[:1]).all()) else kept
 
     def head_outputs(self, layer: int, z: torch.Tensor) -> torch.Tensor:
@@ -178,7 +215,8 @@ class MaskedRuntime:
             tokens: `[batch, pos]` token ids of the run being masked (the clean input).
             mask: `[n_sources, n_destinations]` or `[n_masks, n_sources, n_destinations]`,
                 values in [0, 1]; only cells of `graph.real_edge_mask` are read.
-            ablated: from `ablate`, with batch 1 or the same batch as `tokens`.
+            ablated: from `ablate`, with batch 1 or the same batch as `tokens`; its
+                attention mask is the padding of `tokens`.
 
         Returns:
             `[batch, pos, d_vocab_out]`, or `[n_masks, batch, pos, d_vocab_out]` for a stack.
@@ -189,8 +227,11 @@ class MaskedRuntime:
         masks = masks.to(self.model.cfg.dtype)
         hooks = _MaskHooks(self, masks, ablated, batch)
         stacked = tokens.repeat(n_masks, 1) if n_masks > 1 else tokens
-        with self.model.hooks(fwd_hooks=hooks.fwd_hooks()):
-            logits = self.model(stacked)
+        padding = ablated.attention_mask
+        if padding is not None and n_masks > 1:
+            padding = padding.repeat(n_masks, 1)
+        with self._hooked(padding, hooks.fwd_hooks()):
+            logits = self._call(stacked, padding)
         logits = logits.view(n_masks, batch, *logits.shape[1:])
         return logits[0] if single else logits
 
@@ -206,22 +247,25 @@ class MaskedRuntime:
     @torch.no_grad()
     def deltas(self, tokens: torch.Tensor, ablated: AblatedRun) -> torch.Tensor:
         """`out_u(tokens) - ablated_out_u` per source, flattened: `[n_sources, batch * pos * d_model]`."""
-        diff = self.source_outputs(tokens) - ablated.outputs
+        diff = self.source_outputs(tokens, ablated.attention_mask) - ablated.outputs
         return diff.permute(2, 0, 1, 3).reshape(self.graph.n_sources, -1)
 
-    def input_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
+    def input_embedding(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """What the `input` node writes for `tokens`: `[batch, pos, d_model]`."""
-        return self.source_outputs(tokens)[:, :, 0]
+        return self.source_outputs(tokens, attention_mask)[:, :, 0]
 
-    def forward_from_embedding(self, tokens: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+    def forward_from_embedding(
+        self, tokens: torch.Tensor, embedding: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits when the `input` node writes `embedding` instead of the tokens' embedding
         (differentiable in `embedding`; used to build integration paths)."""
 
         def start(x: torch.Tensor, hook: object) -> torch.Tensor:
             return embedding.expand_as(x)
 
-        with self.model.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", start)]):
-            return self.model(tokens)
+        mask = padding_mask(attention_mask)
+        with self._hooked(mask, [("blocks.0.hook_resid_pre", start)]):
+            return self._call(tokens, mask)
 
     def edge_gradients(
         self,
@@ -231,6 +275,7 @@ class MaskedRuntime:
         embedding: torch.Tensor | None = None,
         scaled_sources: tuple[slice, float] | None = None,
         freeze_scaled: bool = False,
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`deltas_u . d objective / d input_v` for every edge, from one forward and one backward.
 
@@ -243,7 +288,8 @@ class MaskedRuntime:
         edge 1, so the rows of `group` are the mask gradient there (a plain forward with
         one hook, instead of the masked runtime's). With `freeze_scaled`, that write is a
         constant: no gradient flows back through the group, so its own inputs score 0 (the
-        EAP-IG library's activation rule).
+        EAP-IG library's activation rule). `attention_mask` is the padding of `tokens` (the
+        one `deltas` were computed with).
 
         Returns:
             `[n_sources, n_destinations]` scores (zero outside `graph.real_edge_mask`).
@@ -251,7 +297,9 @@ class MaskedRuntime:
         extra = []
         if scaled_sources is not None:
             extra.append(self._scaling_hook(*scaled_sources, deltas, tokens.shape[0], freeze_scaled))
-        return self.edge_and_input_gradients(tokens, objective, deltas, embedding, extra_hooks=extra)[0]
+        return self.edge_and_input_gradients(
+            tokens, objective, deltas, embedding, extra_hooks=extra, attention_mask=attention_mask
+        )[0]
 
     def _scaling_hook(
         self, group: slice, scale: float, deltas: torch.Tensor, batch: int, freeze: bool = False
@@ -281,6 +329,7 @@ class MaskedRuntime:
         embedding: torch.Tensor | None = None,
         input_objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
         extra_hooks: list[tuple[str, Callable]] | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`edge_gradients`, and from the same forward the gradient of `input_objective` (of
         the logits) with respect to the input embedding: a path method that steps along one
@@ -293,8 +342,9 @@ class MaskedRuntime:
         input_grad = None
         # The extra hooks run after the gradient hooks on a shared hook point (the input).
         fwd_hooks = hooks.fwd_hooks(embedding) + (extra_hooks or [])
-        with torch.enable_grad(), self.model.hooks(fwd_hooks=fwd_hooks):
-            logits = self.model(tokens)
+        mask = padding_mask(attention_mask)
+        with torch.enable_grad(), self._hooked(mask, fwd_hooks):
+            logits = self._call(tokens, mask)
             if input_objective is not None:
                 hooks.scoring = False  # this backward must not add to the edge scores
                 (input_grad,) = torch.autograd.grad(input_objective(logits), hooks.start, retain_graph=True)

@@ -19,5 +19,6 @@ from methods.spec import register_method
 )
 def eap(run: DiscoveryRun) -> EdgeScores:
     runtime, clean = run.runtime, run.data.clean
-    scores = runtime.edge_gradients(clean, run.objective, runtime.deltas(clean, run.ablated))
+    deltas = runtime.deltas(clean, run.ablated)
+    scores = runtime.edge_gradients(clean, run.objective, deltas, attention_mask=run.data.attention_mask)
     return EdgeScores(run.graph.to_edges(scores).float())

@@ -21,9 +21,9 @@ Both start at the clean input, take k unit-norm steps with no step size, and ave
 k points after the start. Choices where they are open or differ, made here:
 - the path lives in the input embedding (one path shared by all edges), not per node u
   as the paper's G(s) is reported to be written; both readings do the same;
-- G is the full logits tensor at every position; the norm is taken per example over
-  [pos, d_model] (as CircuitKIT; Brokttv's takes one norm over the batch), so each
-  example's path point moves exactly 1 per step;
+- G is the full logits tensor at every (real, not padded) position; the norm is taken per
+  example over [pos, d_model] (as CircuitKIT; Brokttv's takes one norm over the batch), so
+  each example's path point moves exactly 1 per step;
 - k = `steps`, default 5 (reported best over 3..20); x_0 is not averaged.
 Each point's forward serves both its attribution and the next step's direction
 (`grad_path_scores`: k + 1 forwards and 2k backwards); a test checks it against the path
@@ -44,9 +44,14 @@ from methods.eap_ig import STEPS_DEFAULTS, parse_steps, steps_option
 from methods.spec import register_method
 
 
-def squared_distance(target_logits: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """GradPath's objective: || G(x) - G(x_ablated) ||^2 over every position and logit."""
-    return lambda logits: ((logits - target_logits) ** 2).sum()
+def squared_distance(
+    target_logits: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """GradPath's objective: || G(x) - G(x_ablated) ||^2 over every real position and logit."""
+    if attention_mask is None:
+        return lambda logits: ((logits - target_logits) ** 2).sum()
+    real = attention_mask[..., None].to(target_logits.dtype)
+    return lambda logits: ((logits - target_logits) ** 2 * real).sum()
 
 
 def unit_step(point: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -56,15 +61,21 @@ def unit_step(point: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
 
 def grad_path(
-    runtime: MaskedRuntime, tokens: torch.Tensor, start: torch.Tensor, target_logits: torch.Tensor, steps: int
+    runtime: MaskedRuntime,
+    tokens: torch.Tensor,
+    start: torch.Tensor,
+    target_logits: torch.Tensor,
+    steps: int,
+    attention_mask: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """The GradPath points x_1..x_k from `start`, each a unit step per example."""
-    distance = squared_distance(target_logits)
+    distance = squared_distance(target_logits, attention_mask)
     points, point = [], start.detach()
     for _ in range(steps):
         point = point.clone().requires_grad_(True)
         with torch.enable_grad():
-            (grad,) = torch.autograd.grad(distance(runtime.forward_from_embedding(tokens, point)), point)
+            logits = runtime.forward_from_embedding(tokens, point, attention_mask)
+            (grad,) = torch.autograd.grad(distance(logits), point)
         point = unit_step(point, grad)
         points.append(point)
     return points
@@ -73,18 +84,23 @@ def grad_path(
 def grad_path_scores(run: DiscoveryRun, target_logits: torch.Tensor, steps: int) -> torch.Tensor:
     """`path_average` over `grad_path`, with each point's forward shared by its attribution
     and the next step's direction: k + 1 forwards and 2k backwards instead of 2k of each."""
-    runtime, clean = run.runtime, run.data.clean
-    distance = squared_distance(target_logits)
+    runtime, clean, padding = run.runtime, run.data.clean, run.data.attention_mask
+    distance = squared_distance(target_logits, padding)
     deltas = runtime.deltas(clean, run.ablated)
-    point = runtime.input_embedding(clean).clone().requires_grad_(True)
+    point = runtime.input_embedding(clean, padding).clone().requires_grad_(True)
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(distance(runtime.forward_from_embedding(clean, point)), point)
+        (grad,) = torch.autograd.grad(distance(runtime.forward_from_embedding(clean, point, padding)), point)
     total = torch.zeros(run.graph.n_sources, run.graph.n_destinations, dtype=deltas.dtype)
     for step in range(1, steps + 1):
         point = unit_step(point, grad)
         last = step == steps
         scores, grad = runtime.edge_and_input_gradients(
-            clean, run.objective, deltas, embedding=point, input_objective=None if last else distance
+            clean,
+            run.objective,
+            deltas,
+            embedding=point,
+            input_objective=None if last else distance,
+            attention_mask=padding,
         )
         total += scores
     return total / steps
@@ -100,5 +116,6 @@ def grad_path_scores(run: DiscoveryRun, target_logits: torch.Tensor, steps: int)
 def eap_gp(run: DiscoveryRun) -> EdgeScores:
     clean = run.data.clean
     with torch.no_grad():
-        target = run.runtime.forward_from_embedding(clean, run.ablated.outputs[:, :, 0].expand(*clean.shape, -1))
+        ablated_embedding = run.ablated.outputs[:, :, 0].expand(*clean.shape, -1)
+        target = run.runtime.forward_from_embedding(clean, ablated_embedding, run.data.attention_mask)
     return EdgeScores(run.graph.to_edges(grad_path_scores(run, target, steps_option(run))).float())

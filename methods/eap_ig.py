@@ -94,7 +94,7 @@ def path_points(rule: str, steps: int) -> tuple[list[float], list[float]]:
 )
 def eap_ig_inputs(run: DiscoveryRun) -> EdgeScores:
     steps, rule = parse_input_options(run.options)
-    clean_emb = run.runtime.input_embedding(run.data.clean)
+    clean_emb = run.runtime.input_embedding(run.data.clean, run.data.attention_mask)
     ablated_emb = run.ablated.outputs[:, :, 0]
     alphas, weights = path_points(rule, steps)
     points = [ablated_emb + a * (clean_emb - ablated_emb) for a in alphas]
@@ -106,9 +106,10 @@ def path_average(run: DiscoveryRun, points: list[torch.Tensor], weights: list[fl
     with weights w (default: the plain mean)."""
     runtime, clean = run.runtime, run.data.clean
     deltas = runtime.deltas(clean, run.ablated)
+    padding = run.data.attention_mask
     weights = weights if weights is not None else [1 / len(points)] * len(points)
     total = sum(
-        w * runtime.edge_gradients(clean, run.objective, deltas, embedding=point)
+        w * runtime.edge_gradients(clean, run.objective, deltas, embedding=point, attention_mask=padding)
         for point, w in zip(points, weights, strict=True)
     )
     return EdgeScores(run.graph.to_edges(total).float())
@@ -133,9 +134,11 @@ def frozen_group_scores(run: DiscoveryRun, group: slice, steps: int, deltas: tor
     """One group's part of the library's rule, `[n_sources, n_destinations]`: the sum over
     k = 1..m of deltas_u . dL/d input_v for every edge, with `group` writing the constant
     (k/m) clean + (1 - k/m) ablated output and everything else running clean."""
-    runtime, clean = run.runtime, run.data.clean
+    runtime, clean, padding = run.runtime, run.data.clean, run.data.attention_mask
     return sum(
-        runtime.edge_gradients(clean, run.objective, deltas, scaled_sources=(group, k / steps), freeze_scaled=True)
+        runtime.edge_gradients(
+            clean, run.objective, deltas, scaled_sources=(group, k / steps), freeze_scaled=True, attention_mask=padding
+        )
         for k in range(1, steps + 1)
     )
 
@@ -164,8 +167,9 @@ def group_scores(run: DiscoveryRun, group: slice, steps: int, deltas: torch.Tens
     kept."""
     runtime, clean = run.runtime, run.data.clean
     deltas = runtime.deltas(clean, run.ablated) if deltas is None else deltas
+    padding = run.data.attention_mask
     total = sum(
-        runtime.edge_gradients(clean, run.objective, deltas, scaled_sources=(group, k / steps))[group]
-        for k in range(1, steps + 1)
+        runtime.edge_gradients(clean, run.objective, deltas, scaled_sources=scaled, attention_mask=padding)[group]
+        for scaled in [(group, k / steps) for k in range(1, steps + 1)]
     )
     return (total / steps).float()

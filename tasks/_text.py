@@ -6,8 +6,9 @@ the prediction after each prompt's last token. So two things must hold for the t
 hand, and a task checks both instead of silently mis-scoring:
 - each answer (and distractor) is exactly one token;
 - a clean prompt and its corruption have the same number of tokens.
-Prompts of different lengths are right-padded; each example is read at its own last token
-(`TaskData.output_positions` is then a `[n]` index tensor), which is harmless in a causal model.
+Prompts of different lengths are right-padded with an attention mask; each example is read at
+its own last token (`TaskData.output_positions` is then a `[n]` index tensor), and mean
+ablation averages real positions only.
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ def padded(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
     return torch.tensor([[*row, *[fill] * (width - len(row))] for row in rows], dtype=torch.long)
 
 
+def right_padding_mask(rows: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The attention mask of `padded(rows, ...)`: `[n, width]`, 1 at each row's own tokens."""
+    lengths = torch.tensor([len(row) for row in rows])
+    return (torch.arange(int(lengths.max()))[None] < lengths[:, None]).long()
+
+
 def check_vocabulary(model: HookedTransformer, examples: Dataset, task: str) -> None:
     """Refuse token ids the model has no embedding (or unembedding) for."""
     largest = max(max(max(row) for row in examples[column]) for column in ("clean_ids", "corrupted_ids"))
@@ -161,6 +168,7 @@ def text_task_data(
         metric_name=metric_name,
         output_positions=torch.tensor(examples["position"], dtype=torch.long),
         dataset=examples,
+        attention_mask=right_padding_mask(examples["clean_ids"]),
     )
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from datasets import Dataset
 from transformer_lens import HookedTransformer
+
+from bench.padding import check_attention_mask, padding_mask
 
 
 class TaskInputError(ValueError):
@@ -36,6 +39,11 @@ class TaskData:
         dataset: the examples as a `datasets.Dataset` (prompts, answer and distractor tokens,
             positions; token ids only for the synthetic tasks), for users who want to inspect or
             reuse them.
+        attention_mask: `[n, pos]` 1 at real tokens, 0 at padding (either side), shared by
+            `clean` and `corrupted` (a corruption is as long as its clean input); None when
+            every sequence fills every position. Padding never influences a real position,
+            and metrics and KL read real positions only.
+        reference_mask: the padding of `reference`, when that is given and padded.
     """
 
     clean: torch.Tensor
@@ -45,6 +53,8 @@ class TaskData:
     reference: torch.Tensor | None = None
     output_positions: slice | torch.Tensor = field(default_factory=lambda: slice(-1, None))
     dataset: Dataset | None = None
+    attention_mask: torch.Tensor | None = None
+    reference_mask: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.clean.shape != self.corrupted.shape:
@@ -52,6 +62,21 @@ class TaskData:
                 f"clean {tuple(self.clean.shape)} and corrupted {tuple(self.corrupted.shape)} "
                 "inputs must align position by position"
             )
+        if self.attention_mask is not None:
+            check_attention_mask(self.attention_mask, self.clean, "task data")
+        if self.reference_mask is not None:
+            if self.reference is None:
+                raise ValueError("reference_mask is the padding of `reference`, which is not given")
+            check_attention_mask(self.reference_mask, self.reference, "reference")
+
+    @cached_property
+    def output_weights(self) -> torch.Tensor | None:
+        """Which output positions of each example are real tokens: `[n, k]` 0/1 floats, or None
+        when none is padding."""
+        mask = padding_mask(self.attention_mask)
+        if mask is None:
+            return None
+        return select_positions(mask.float()[..., None], self.output_positions)[..., 0]
 
     @property
     def n_examples(self) -> int:

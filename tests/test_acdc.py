@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import warnings
 
@@ -292,6 +293,20 @@ def test_edges_are_tried_in_a_fixed_order() -> None:
     assert order[7:13] == ["a1.h1->m1", "a1.h0->m1", "m0->m1", "a0.h1->m1", "a0.h0->m1", "input->m1"]
     assert order[13:17] == ["m0->a1.h1<v>", "a0.h1->a1.h1<v>", "a0.h0->a1.h1<v>", "input->a1.h1<v>"]
     assert sorted(order) == sorted(graph.edge_names)
+
+
+@pytest.mark.parametrize("ablation", ["zero", "mean"])
+def test_batched_equals_one_edge_at_a_time_on_inputs_of_every_length(ablation: str) -> None:
+    """tracr-reverse on its padded mixed-length data (float64, so no near-tie flips): the
+    incremental engine takes the decisions of one masked forward per tried edge."""
+    task = TASKS.get("tracr-reverse")
+    model = copy.deepcopy(load_model(task.model)).to(torch.float64)
+    run = prepare_run(MaskedRuntime(model), task.build(model, TRACR_EXAMPLES, 0), ablation)
+    assert run.data.attention_mask is not None
+    taus = (1e-3, 1e-1)
+    fast, slow = acdc_sweep(run, taus, batched=True), acdc_sweep(run, taus, batched=False)
+    assert torch.equal(fast.circuits, slow.circuits)
+    assert all(0 < size < run.graph.n_edges / 4 for size in slow.circuits.sum(1).tolist())
 
 
 def test_auto_metric_is_the_task_metric_for_a_single_output_logit() -> None:

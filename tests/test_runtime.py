@@ -35,17 +35,21 @@ def destination_hook(model: HookedTransformer, dst: str) -> tuple[str, int | Non
 
 
 def hook_patch_one_edge(
-    model: HookedTransformer, edge: str, clean: torch.Tensor, corrupt: torch.Tensor
+    model: HookedTransformer, edge: str, clean: torch.Tensor, corrupt: torch.Tensor | None
 ) -> torch.Tensor:
     """Activation patching of one edge the textbook way: add (corrupt - clean) of the
-    source to the destination's input only; everything else runs clean."""
+    source to the destination's input only; everything else runs clean. `corrupt=None`
+    patches in zero (zero ablation)."""
     graph = Graph.from_model(model)
     model.set_use_attn_result(True)  # TransformerLens's own per-head outputs, not the runtime's
     src, dst = edge.split("->")
     src_name, src_head = source_hook(graph, src)
     _, clean_cache = model.run_with_cache(clean, names_filter=src_name)
-    _, corrupt_cache = model.run_with_cache(corrupt, names_filter=src_name)
-    diff = corrupt_cache[src_name] - clean_cache[src_name]
+    if corrupt is None:
+        diff = -clean_cache[src_name]
+    else:
+        _, corrupt_cache = model.run_with_cache(corrupt, names_filter=src_name)
+        diff = corrupt_cache[src_name] - clean_cache[src_name]
     if src_head is not None:
         diff = diff[:, :, src_head]
     dst_name, dst_head = destination_hook(model, dst)

@@ -62,6 +62,25 @@ class TracrModel:
         ids = [enc.encode([COMPILER_BOS, *x]) for x in inputs]
         return torch.tensor(ids, dtype=torch.long)
 
+    def encode_padded(
+        self, inputs: Sequence[Sequence[Any]], padding_side: str = "right"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids ``[batch, 1 + longest]`` (BOS prepended) for inputs of any lengths,
+        padded with tracr's own pad token on ``padding_side``, and the attention mask
+        (1 at BOS and the input, 0 at padding)."""
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"unknown padding side {padding_side!r}; valid choices: left, right")
+        enc = self.assembled.input_encoder
+        rows = [enc.encode([COMPILER_BOS, *x]) for x in inputs]
+        width = max(len(row) for row in rows)
+        ids = torch.full((len(rows), width), enc.pad_encoding, dtype=torch.long)
+        mask = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, row in enumerate(rows):
+            span = slice(width - len(row), width) if padding_side == "left" else slice(0, len(row))
+            ids[i, span] = torch.tensor(row)
+            mask[i, span] = 1
+        return ids, mask
+
     def decode(self, logits: torch.Tensor) -> list[list[Any]]:
         """Program outputs per sequence from TL logits ``[batch, seq, d_vocab_out]``.
 
