@@ -30,8 +30,10 @@ Forms checked against the authors' code (princeton-nlp/Edge-Pruning @bc47cd1:
   learning-rate warm-up and decay are left out. Full batch each step (the repo: 16
   examples), so the gate noise is the only randomness.
 - Defaults for CPU-sized models: `target` 1.02 (the paper's tracr-reverse value; above 1:
-  as sparse as the objective allows), `steps` 300 (repo 6000 / 720), `warmup` 0.5, `lr` 0.1
-  (repo 0.03 / 1.0), `lambda_lr` 0.02: lambda_lr * steps, the most a multiplier can grow,
+  as sparse as the objective allows), `steps` 300 (repo 6000 / 720), `warmup` 0.5, `lr` 0.05
+  (repo 0.03 / 1.0; at 0.1 the gates of tracr-reverse's length head closed early on the
+  every-length data and never reopened: detectable ROC AUC 0.879 / 0.940 / 0.985 for seeds
+  0 / 1 / 2, against 1.0 for all three at 0.05), `lambda_lr` 0.02: lambda_lr * steps, the most a multiplier can grow,
   is 6 as in the repo's tracr-reverse run (1e-3 * 6000).
 - Scores: P(z_e != 0) after training, in float64, monotone in log_alpha like the repo's
   discretisation (which keeps the largest log_alphas), so each top-k is a circuit the
@@ -76,7 +78,7 @@ class PruningConfig:
     """
 
     steps: int = 300
-    lr: float = 0.1
+    lr: float = 0.05
     lambda_lr: float = 0.02
     target: float = 1.02
     warmup: float = 0.5

@@ -189,15 +189,7 @@ def tracr_run(request: pytest.FixtureRequest) -> DiscoveryRun:
     return prepare_run(MaskedRuntime(model), task.build(model, task.default_examples, 0), "zero")
 
 
-def test_tracr_circuit_reproduces_the_full_model_with_few_edges(
-    tracr_run: DiscoveryRun, request: pytest.FixtureRequest
-) -> None:
-    if "tracr-reverse" in request.node.name:
-        # On inputs of every length the default budget prunes reverse's length head: the circuit's
-        # L2 is -1.42 (empty circuit -4.52), KL 0.23 (see tests/test_tracr_recovery.py).
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="edge pruning's default budget misses the length head")
-        )
+def test_tracr_circuit_reproduces_the_full_model_with_few_edges(tracr_run: DiscoveryRun) -> None:
     run, graph = tracr_run, tracr_run.graph
     scores = edge_pruning(run)
     assert scores.values.shape == (graph.n_edges,)
