@@ -19,6 +19,7 @@ from bench.circuit_view import FALLBACK_K, MAX_EMBEDDED, circuit_view
 from bench.cli import main
 from bench.graph import Graph, GraphSpec
 from bench.ground_truth import load_ground_truth
+from bench.report_circuits import circuits_html
 from bench.results import RunResult, read_result
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -149,3 +150,5 @@ def test_gpt2_sized_graph_costs_only_its_chosen_edges(tracr_reverse_results: Pat
     assert len(svg.findall(f".//{SVG}path")) == len(drawn) == 10 + 963 - view.counts(10)["tp"]
     node_titles = {t.text for t in svg.findall(f".//{SVG}g/{SVG}title")} & set(graph.nodes)
     assert node_titles == set(graph.nodes_of([edge.name for edge, _ in drawn]))
+    page = circuits_html([circuit_view(result)])
+    assert len(page) < 150_000, "the report carries about 40 bytes per carried edge"
