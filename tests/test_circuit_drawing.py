@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 
-from bench.circuit_drawing import CLASS_STYLE, DASH, to_svg
+from bench.circuit_drawing import CLASS_STYLE, to_svg
 from bench.circuit_view import FALLBACK_K, MAX_EMBEDDED, circuit_view
 from bench.cli import main
 from bench.graph import Graph, GraphSpec
@@ -55,6 +55,16 @@ def test_drawing_at_ground_truth_size_has_the_hits_the_result_records(tracr_reve
     assert random_counts["missed"] > 0 and random_counts["missed-undetectable"] > 0, "both kinds of miss are tested"
 
 
+def test_a_large_negative_score_ranks_first(tracr_reverse_results: Path) -> None:
+    """Rankings use |score| (as the scoring does), so an edge that hurts the task is chosen too."""
+    result = results(tracr_reverse_results)["random"]
+    scores = {name: 0.5 for name in result.edge_scores}
+    scores["a1.h0->m1"] = -3.0
+    view = circuit_view(replace(result, edge_scores=scores))
+    assert [(edge.name, edge.rank) for edge in view.edges[:2]] == [("a1.h0->m1", 0), ("input->a0.h0<q>", 1)]
+    assert view.edges[0].edge_class(1, view.has_truth) == "fp"  # not in the ground truth
+
+
 def test_without_ground_truth_k_is_the_first_grid_point_at_090(tracr_reverse_results: Path) -> None:
     result = results(tracr_reverse_results)["eap"]
     faith = {
@@ -84,9 +94,22 @@ def test_bench_draw_writes_svg_dot_and_json(tracr_reverse_results: Path, tmp_pat
     assert sorted(titles) == sorted(edge.name for edge, _ in drawn)
     colours = Counter(p.get("stroke") for p in paths)
     assert colours == Counter(CLASS_STYLE[cls][0] for _, cls in drawn)
+    # q, k and v inputs have three dash patterns, each the one the legend shows for it
+    legend = svg.findall(f".//{SVG}line")
+    legend_dash = {
+        text.text: line.get("stroke-dasharray", "")
+        for line, text in zip(legend, svg.findall(f".//{SVG}line/../{SVG}text"), strict=True)
+    }
+    dashes: dict[str, set[str]] = {}
     for element, name in zip(paths, titles, strict=True):
         port = re.search(r"<([qkv])>$", name)
-        assert element.get("stroke-dasharray", "") == DASH[port[1] if port else ""], name
+        dashes.setdefault(port[1] if port else "", set()).add(element.get("stroke-dasharray", ""))
+    assert set(dashes) == {"q", "k", "v", ""}, "the drawing has every kind of input"
+    assert (
+        all(len(patterns) == 1 for patterns in dashes.values()) and len({*dashes["q"], *dashes["k"], *dashes["v"]}) == 3
+    )
+    assert all(dashes[port] == {legend_dash[f"{port} input"]} for port in "qkv")
+    assert dashes[""] == dashes["q"] == {""}, "other inputs and queries are solid"
     labels = [t.text for t in svg.findall(f".//{SVG}g/{SVG}text")]
     nodes = [label for label in labels if label in view.graph.nodes]
     assert nodes == view.graph.nodes_of([edge.name for edge, _ in drawn])
