@@ -24,6 +24,7 @@ from bench.circuit_view import FAITHFUL_ENOUGH, FALLBACK_K, circuit_view, result
 from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
+from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
 
 DEFAULT_REPORT = Path("results") / "leaderboard.html"
@@ -138,9 +139,26 @@ def roc_figure(results: list[RunResult], graph_for: dict[str, Graph], title: str
 
 def _graphs(results: list[RunResult]) -> dict[str, Graph]:
     """Each model's graph, rebuilt from a result's edge names: no model is loaded, so results of
-    models (or plugins) not installed here render too."""
-    first = {r.key.model: r for r in results}
-    return {model: result_graph(result) for model, result in first.items()}
+    models (or plugins) not installed here render too.
+
+    Raises:
+        ResultFileError: a result whose edge names are not its model's graph's edges, named.
+    """
+    graphs: dict[str, Graph] = {}
+    for result in results:
+        try:
+            if result.key.model not in graphs:
+                graphs[result.key.model] = result_graph(result)
+            graph = graphs[result.key.model]
+            if len(result.edge_scores) != graph.n_edges or not all(
+                n in graph.edge_position for n in result.edge_scores
+            ):
+                raise ValueError(f"its edges are not those of the {graph!r} its model's other results have")
+        except ValueError as err:
+            key = result.key
+            run = f"{key.method} on {key.task} ({key.model}, {key.ablation} ablation, seed {key.seed})"
+            raise ResultFileError(f"{run}: field 'edge_scores': {err}") from None
+    return graphs
 
 
 SORT_SCRIPT = """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -175,3 +176,18 @@ def test_gpt2_sized_graph_costs_only_its_chosen_edges(tracr_reverse_results: Pat
     assert node_titles == set(graph.nodes_of([edge.name for edge, _ in drawn]))
     page = circuits_html([circuit_view(result)])
     assert len(page) < 150_000, "the report carries about 40 bytes per carried edge"
+
+
+def test_report_names_a_result_whose_edges_are_not_its_models_graph(
+    tracr_reverse_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(tracr_reverse_results, runs)
+    path = result_files(runs)["random"]
+    data = json.loads(path.read_text())
+    data["edge_scores"]["m3->a0.h0<q>"] = 1.0
+    path.write_text(json.dumps(data))
+    assert main(["report", "--results-dir", str(runs), "--out", str(tmp_path / "lb.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "error: random on tracr-reverse (tracr-reverse, zero ablation, seed 0): field 'edge_scores'" in err
