@@ -17,6 +17,7 @@ Edges are listed destination-major, in the order the runtime visits them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +25,7 @@ import torch
 
 QKV = ("q", "k", "v")
 _EDGE_RE = re.compile(r"^(?P<src>[^<>-]+)->(?P<dst>[^<>-]+)(?:<(?P<qkv>[qkv])>)?$")
+_NODE_RE = re.compile(r"^(?:input|logits|a(?P<head_layer>\d+)\.h(?P<head>\d+)|m(?P<mlp_layer>\d+))$")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,40 @@ class GraphSpec:
             mlp_layers=tuple(not cfg.attn_only for _ in range(cfg.n_layers)),
             parallel_attn_mlp=bool(getattr(cfg, "parallel_attn_mlp", False)),
         )
+
+
+def spec_from_edge_names(names: Iterable[str]) -> GraphSpec:
+    """The architecture whose graph has these edges, read off the names alone (a result file
+    records its edge names, so it can be drawn without loading its model). `Graph.from_edge_names`
+    also checks that the edges are exactly that graph's.
+
+    Raises:
+        ValueError: a malformed edge or an unknown node, named with the forms that are valid.
+    """
+    n_layers, n_heads, mlps, same_layer_head_to_mlp = 0, 0, set(), False
+    for name in names:
+        match = _EDGE_RE.match(name)
+        if match is None:
+            raise ValueError(f"malformed edge {name!r}; expected 'SRC->DST' or 'SRC->a{{L}}.h{{H}}<q|k|v>'")
+        layers = []
+        for node in (match["src"], match["dst"]):
+            parts = _NODE_RE.match(node)
+            if parts is None:
+                raise ValueError(
+                    f"edge {name!r}: unknown node {node!r}; valid nodes: input, a{{L}}.h{{H}}, m{{L}}, logits"
+                )
+            if parts["head"] is not None:
+                n_heads = max(n_heads, int(parts["head"]) + 1)
+                layers.append(("head", int(parts["head_layer"])))
+            elif parts["mlp_layer"] is not None:
+                mlps.add(int(parts["mlp_layer"]))
+                layers.append(("mlp", int(parts["mlp_layer"])))
+        n_layers = max([n_layers, *(layer + 1 for _, layer in layers)])
+        same_layer_head_to_mlp |= [kind for kind, _ in layers] == ["head", "mlp"] and layers[0][1] == layers[1][1]
+    if n_layers == 0:
+        raise ValueError("no edges between layers: a graph needs at least one head or MLP")
+    parallel = bool(mlps) and n_heads > 0 and not same_layer_head_to_mlp
+    return GraphSpec(n_layers, n_heads, tuple(layer in mlps for layer in range(n_layers)), parallel)
 
 
 def head_name(layer: int, head: int) -> str:
@@ -118,6 +154,27 @@ class Graph:
     @classmethod
     def from_model(cls, model: torch.nn.Module) -> Graph:
         return cls(GraphSpec.from_model(model))
+
+    @classmethod
+    def from_edge_names(cls, names: Iterable[str]) -> Graph:
+        """The graph whose edges are exactly `names` (in any order).
+
+        Raises:
+            ValueError: a name that is not an edge of any graph, or a set of names that is not
+                one graph's whole edge set (the message names an edge that is missing or extra).
+        """
+        names = list(names)
+        graph = cls(spec_from_edge_names(names))
+        given = set(names)
+        missing = [name for name in graph.edge_names if name not in given]
+        if missing:
+            raise ValueError(f"edge {missing[0]!r} of the {graph!r} is missing ({len(missing)} missing in all)")
+        for name in names:
+            try:
+                graph.edge_index(name)
+            except ValueError as err:
+                raise ValueError(f"not an edge of the {graph!r}: {err}") from None
+        return graph
 
     @property
     def n_sources(self) -> int:

@@ -1,6 +1,7 @@
-"""The leaderboard: one self-contained HTML file (sortable table, ROC and faithfulness plots,
-run metadata) rendered from the result files, readable offline. A run whose faithfulness has
-no signal (`bench.scoring`) is shown as "no signal", after every ranked row, never ranked."""
+"""The leaderboard: one self-contained HTML file (sortable table, filters by task and method,
+ROC and faithfulness plots, circuit drawings, run metadata) rendered from the result files,
+readable offline. A run whose faithfulness has no signal (`bench.scoring`) is shown as
+"no signal", after every ranked row, never ranked."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ import pandas as pd
 import seaborn as sns
 from sklearn.metrics import roc_curve
 
+from bench.circuit_view import FAITHFUL_ENOUGH, FALLBACK_K, circuit_view, result_graph
 from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
+from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
+from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
 
 DEFAULT_REPORT = Path("results") / "leaderboard.html"
@@ -134,9 +138,27 @@ def roc_figure(results: list[RunResult], graph_for: dict[str, Graph], title: str
 
 
 def _graphs(results: list[RunResult]) -> dict[str, Graph]:
-    from bench.zoo import model_graph
+    """Each model's graph, rebuilt from a result's edge names: no model is loaded, so results of
+    models (or plugins) not installed here render too.
 
-    return {model: model_graph(model) for model in {r.key.model for r in results}}
+    Raises:
+        ResultFileError: a result whose edge names are not its model's graph's edges, named.
+    """
+    graphs: dict[str, Graph] = {}
+    for result in results:
+        try:
+            if result.key.model not in graphs:
+                graphs[result.key.model] = result_graph(result)
+            graph = graphs[result.key.model]
+            if len(result.edge_scores) != graph.n_edges or not all(
+                n in graph.edge_position for n in result.edge_scores
+            ):
+                raise ValueError(f"its edges are not those of the {graph!r} its model's other results have")
+        except ValueError as err:
+            key = result.key
+            run = f"{key.method} on {key.task} ({key.model}, {key.ablation} ablation, seed {key.seed})"
+            raise ResultFileError(f"{run}: field 'edge_scores': {err}") from None
+    return graphs
 
 
 SORT_SCRIPT = """
@@ -154,6 +176,15 @@ document.querySelectorAll('table.sortable th').forEach((th, column) => {
     rows.forEach(row => body.appendChild(row));
   });
 });
+function applyFilters() {
+  const want = {task: document.getElementById('filter-task').value,
+                method: document.getElementById('filter-method').value};
+  document.querySelectorAll('[data-task], [data-method]').forEach(el => {
+    el.hidden = Object.entries(want).some(([what, value]) => value && el.dataset[what]
+                                                             && el.dataset[what] !== value);
+  });
+}
+document.querySelectorAll('.filters select').forEach(select => select.addEventListener('change', applyFilters));
 """
 
 STYLE = """
@@ -164,6 +195,7 @@ th { background: #eef; cursor: pointer; }
 td:nth-child(-n+5) { text-align: left; }
 tr.no-signal td { color: #888; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
+.filters { margin-bottom: 1em; } .filters select { margin-right: 1.5em; }
 """
 
 
@@ -178,9 +210,33 @@ def _table_html(frame: pd.DataFrame, css_class: str) -> str:
                 cells.append(f'<td data-value="{value}">{shown}</td>')
             else:
                 cells.append(f"<td>{html.escape(str(value))}</td>")
-        unranked = row.get("signal") == NO_SIGNAL
-        rows.append(("<tr class='no-signal'>" if unranked else "<tr>") + "".join(cells) + "</tr>")
+        unranked = " class='no-signal'" if row.get("signal") == NO_SIGNAL else ""
+        rows.append(f"<tr{unranked}{_filter_attrs(row)}>" + "".join(cells) + "</tr>")
     return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _filter_attrs(row: pd.Series | dict[str, object]) -> str:
+    """The data-task / data-method attributes the filters match a row, section or drawing by."""
+    return "".join(f' data-{what}="{html.escape(str(row[what]))}"' for what in ("task", "method") if what in row)
+
+
+def _filters_html(results: list[RunResult]) -> str:
+    def select(what: str, values: set[str]) -> str:
+        options = "".join(f"<option>{html.escape(v)}</option>" for v in sorted(values))
+        return f"<label>{what} <select id='filter-{what}'><option value=''>all</option>{options}</select></label>"
+
+    tasks, methods = {r.key.task for r in results}, {r.key.method for r in results}
+    return f"<div class='filters'>Show only: {select('task', tasks)}{select('method', methods)}</div>"
+
+
+CIRCUITS_TEXT = (
+    "Circuits: each drawing is a run's top-k edges, from <code>input</code> through each layer's heads (circles) "
+    "and MLP (squares) to <code>logits</code>, on one layout per task so the methods line up. k starts at the "
+    "size of the ground truth (the k of precision@k); without one, at the smallest k on the run's faithfulness "
+    f"grid with f &ge; {FAITHFUL_ENOUGH} (or {FALLBACK_K} edges when none reaches it or the run has no signal). "
+    "Edge width follows |score|; hover an edge for its name, score and rank; move a slider to change k (the "
+    "slider above the drawings moves all of them). Ground-truth edges outside the top k are drawn as missed."
+)
 
 
 def render(results: list[RunResult]) -> str:
@@ -198,7 +254,9 @@ def render(results: list[RunResult]) -> str:
             "is not told apart from 0 by the examples (its bootstrap 95% interval contains 0), so these rows' "
             "faithfulness is not shown or ranked and they come last.</p>"
         )
+        sections.append(_filters_html(results))
         sections.append(_table_html(board, "sortable leaderboard"))
+        sections.append(f"<p>{CIRCUITS_TEXT}</p>{legend_html()}")
         graphs = _graphs(results)
         by_setting: dict[tuple[str, str, str], dict[tuple[str, str], RunResult]] = defaultdict(dict)
         for result in sorted(results, key=lambda r: -r.key.seed):  # plots show each variant's lowest seed
@@ -211,7 +269,12 @@ def render(results: list[RunResult]) -> str:
             roc = roc_figure(group, graphs, title)
             if roc:
                 plots.append(f'<img alt="ROC curves {html.escape(title)}" src="{roc}">')
-            sections.append(f"<h2>{html.escape(title)}</h2><div class='plots'>{''.join(plots)}</div>")
+            ordered = sorted(group, key=_curve_label)
+            drawings = circuits_html([circuit_view(r, graph=graphs[model]) for r in ordered])
+            sections.append(
+                f"<section{_filter_attrs({'task': task})}><h2>{html.escape(title)}</h2>"
+                f"<div class='plots'>{''.join(plots)}</div>{drawings}</section>"
+            )
         meta = pd.DataFrame(
             [
                 {
@@ -241,7 +304,8 @@ def render(results: list[RunResult]) -> str:
         sections.append("<h2>Run metadata</h2>" + _table_html(meta, "sortable metadata"))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>CDBench leaderboard</title>"
-        f"<style>{STYLE}</style></head><body>{''.join(sections)}<script>{SORT_SCRIPT}</script></body></html>"
+        f"<style>{STYLE}{CIRCUIT_STYLE}</style></head><body>{''.join(sections)}"
+        f"<script>{SORT_SCRIPT}{CIRCUIT_SCRIPT}</script></body></html>"
     )
 
 

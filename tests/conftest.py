@@ -1,6 +1,9 @@
-"""Shared fixtures: tiny random-initialised models of the shapes the graph must handle."""
+"""Shared fixtures: tiny random-initialised models of the shapes the graph must handle, and
+result files to draw."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,3 +55,15 @@ def any_tiny_model(request: pytest.FixtureRequest) -> HookedTransformer:
 def token_pair() -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(1)
     return torch.randint(0, 50, (3, 7), generator=gen), torch.randint(0, 50, (3, 7), generator=gen)
+
+
+@pytest.fixture(scope="session")
+def tracr_reverse_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Result files of three methods on tracr-reverse (zero ablation, 30 examples): a graph of 77
+    edges with a 13-edge ground truth, for the tests that draw circuits."""
+    from bench.runner import RunRequest, execute
+
+    root = tmp_path_factory.mktemp("tracr-reverse-results")
+    for method in ("exact-patching", "eap", "random"):
+        execute(RunRequest(method, "tracr-reverse", ablation="zero", n_examples=30), root)
+    return root

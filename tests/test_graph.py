@@ -1,6 +1,9 @@
-"""The edge graph: counts, names and the dense index, checked against closed forms."""
+"""The edge graph: counts, names and the dense index, checked against closed forms; a graph
+rebuilt from its edge names alone."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 import torch
@@ -102,3 +105,29 @@ def test_masks_without_and_nodes_of() -> None:
     assert graph.to_edges(masks).sum(1).tolist() == [graph.n_edges - 1] * 2
     assert graph.to_edges(masks)[0, ids[0]] == 0 and graph.to_edges(masks)[1, ids[1]] == 0
     assert graph.nodes_of(["m1->logits", "a0.h1->a1.h0<k>"]) == ["a0.h1", "a1.h0", "m1", "logits"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        GraphSpec(12, 12, (True,) * 12),
+        GraphSpec(3, 4, (True,) * 3, parallel_attn_mlp=True),
+        GraphSpec(4, 8, (False,) * 4),
+        GraphSpec(2, 1, (True, True)),
+    ],
+)
+def test_graph_is_rebuilt_from_shuffled_edge_names(spec: GraphSpec) -> None:
+    names = Graph(spec).edge_names
+    shuffled = random.Random(0).sample(names, len(names))
+    rebuilt = Graph.from_edge_names(shuffled)
+    assert rebuilt.spec == spec and rebuilt.edge_names == names
+
+
+def test_edge_names_that_are_not_one_graph_are_named() -> None:
+    names = Graph(GraphSpec(2, 1, (True, True))).edge_names
+    with pytest.raises(ValueError, match=r"edge 'x3->logits': unknown node 'x3'; valid nodes: input, a\{L\}"):
+        Graph.from_edge_names([*names, "x3->logits"])
+    with pytest.raises(ValueError, match=r"edge 'a1.h0->logits' of the Graph\(2 layers .* is missing"):
+        Graph.from_edge_names([name for name in names if name != "a1.h0->logits"])
+    with pytest.raises(ValueError, match=r"m1 is not upstream of a0.h0<q>"):
+        Graph.from_edge_names([*names, "m1->a0.h0<q>"])

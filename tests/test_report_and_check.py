@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,18 +20,9 @@ from bench.regression import baseline_payload, compare
 from bench.report import leaderboard, render, write_report
 from bench.results import read_result
 from bench.runner import RunRequest, execute
+from tests.browser import CHROMIUM_FLAGS, chromium
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def bench_command(*args: str) -> list[str]:
@@ -60,12 +50,6 @@ def small_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert path, "Debian's chromium is needed to test the report (bash setup.sh installs it)"
-    return path
-
-
 def test_leaderboard_renders_with_table_and_plots(small_results: Path, tmp_path: Path) -> None:
     report = write_report(small_results, tmp_path / "leaderboard.html")
     url = report.resolve().as_uri()
@@ -75,8 +59,9 @@ def test_leaderboard_renders_with_table_and_plots(small_results: Path, tmp_path:
     ).stdout
     assert dom.count('<table class="sortable leaderboard">') == 1
     body = dom.split('<table class="sortable leaderboard">')[1].split("</table>")[0]
-    assert body.count("<tr>") == 1 + 2 * 3  # header + 2 ablations x 3 methods
+    assert body.count("<tr") == 1 + 2 * 3  # header + 2 ablations x 3 methods
     assert dom.count('<img alt="faithfulness curves') == 2 and dom.count('<img alt="ROC curves') == 2
+    assert dom.count('<figure class="circuit"') == 2 * 3  # a drawing per ablation and method
     assert "Run metadata" in dom
     png = tmp_path / "report.png"
     subprocess.run(
@@ -169,7 +154,7 @@ def test_leaderboard_shows_no_signal_runs_last_and_unranked(tmp_path: Path) -> N
     page = render(results)
     table = page.split('<table class="sortable leaderboard">')[1].split("</table>")[0]
     rows = table.split("<tbody>")[1].split("</tr>")[:-1]
-    assert len(rows) == 3 and rows[-1].startswith("<tr class='no-signal'>") and "exact-patching" in rows[-1]
+    assert len(rows) == 3 and rows[-1].startswith("<tr class='no-signal'") and "exact-patching" in rows[-1]
     assert not any("no-signal" in row for row in rows[:2])
     # the faithfulness AUC, its std, CPR and CMD cells of that row are words, never numbers
     assert rows[-1].count("<td>no signal</td>") == 5  # the signal column, then the four faithfulness columns

@@ -1,11 +1,19 @@
-"""The `bench` command line: `list` and `run`, one module per subcommand."""
+"""The `bench` command line, one module per subcommand."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench.cli import check_command, ground_truth_command, list_command, models_command, report_command, run_command
+from bench.cli import (
+    check_command,
+    draw_command,
+    ground_truth_command,
+    list_command,
+    models_command,
+    report_command,
+    run_command,
+)
 from bench.ground_truth import GroundTruthError
 from bench.registry import UnknownNameError
 from bench.result_schema import ResultFileError
@@ -18,6 +26,7 @@ EPILOG = """examples:
   python -m bench run --method exact-patching --task tracr-reverse
   python -m bench run --all
   python -m bench report
+  python -m bench draw results/runs/tracr-reverse/tracr-reverse/eap/zero-seed0-*.json --out circuit.svg
   python -m bench check
   python -m bench ground-truth check
 """
@@ -35,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_command.add_parser(commands)
     ground_truth_command.add_parser(commands)
     report_command.add_parser(commands)
+    draw_command.add_parser(commands)
     check_command.add_parser(commands)
     models_command.add_parser(commands)
     return parser
