@@ -1,6 +1,7 @@
-"""HISP against independent computations: HISP equals per-node gate gradients taken with
-plain TransformerLens hooks; the runtime's node gradients are its edge gradients summed per
-source; the node-to-edge rule; it runs from the command line."""
+"""Subnetwork probing and HISP against independent computations: HISP equals per-node gate
+gradients taken with plain TransformerLens hooks; the runtime's node gradients are its edge
+gradients summed per source; the node-to-edge rule; SP keeps everything at no penalty,
+prunes under a large one and is seeded; both run from the command line."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from transformer_lens import HookedTransformer
 from bench.discovery import DiscoveryRun, prepare_run
 from bench.runtime import MaskedRuntime
 from methods import METHODS, score_edges
+from methods.edge_pruning import deterministic_gates
 from methods.node_scores import edges_from_nodes
+from methods.subnetwork_probing import ProbingConfig, node_mask, train_node_log_alpha
 from tasks.base import TaskData
 from tests.conftest import TINY_SHAPES, tiny_model
 
@@ -150,12 +153,44 @@ def test_an_edge_scores_its_weaker_end_and_each_threshold_is_a_node_circuit() ->
         assert {e for e, v in zip(graph.edge_names, scores.values.tolist(), strict=True) if v >= t} == induced
 
 
-# --- options -----------------------------------------------------------------------------
+# --- subnetwork probing ------------------------------------------------------------------
+
+
+def test_sp_without_penalty_keeps_every_node_and_the_full_model() -> None:
+    run = tiny_run(tiny_model(), n=8, penalty=0, steps=150)
+    log_alpha = train_node_log_alpha(run, ProbingConfig.from_options(run.options))
+    scores = score_edges("subnetwork-probing", run)
+    assert min(scores.node_scores.values()) > 0.99
+    gates = deterministic_gates(log_alpha)
+    assert torch.equal(gates, torch.ones_like(gates))  # every test-time gate fully open ...
+    masked = run.runtime.forward(run.data.clean, node_mask(run, gates), run.ablated)
+    torch.testing.assert_close(masked, run.full_logits)  # ... so the circuit is the full model
+
+
+def test_sp_with_a_large_penalty_prunes_every_node_and_a_small_one_prunes_a_dead_head() -> None:
+    strong = score_edges("subnetwork-probing", tiny_run(tiny_model(), n=8, penalty=10, steps=150))
+    assert max(strong.node_scores.values()) < 0.01
+    model = tiny_model()
+    with torch.no_grad():
+        model.blocks[1].attn.W_O[2].zero_()  # a1.h2 writes nothing: no objective defends it
+    weak = score_edges("subnetwork-probing", tiny_run(model, n=8, penalty=1e-4, steps=150))
+    assert weak.node_scores["a1.h2"] < 0.01
+    assert sorted(weak.node_scores.values())[-5] > 0.99
+
+
+def test_sp_is_deterministic_for_a_seed() -> None:
+    a, b, c = (score_edges("subnetwork-probing", tiny_run(tiny_model(), seed=s, steps=30)) for s in (3, 3, 4))
+    assert torch.equal(a.values, b.values) and a.node_scores == b.node_scores
+    assert not torch.equal(a.values, c.values)
+    assert METHODS.get("subnetwork-probing").stochastic
 
 
 @pytest.mark.parametrize(
     ("method", "options", "message"),
     [
+        ("subnetwork-probing", {"penalty": -1}, "penalty must be >= 0, got -1.0"),
+        ("subnetwork-probing", {"steps": 2.5}, "subnetwork-probing option steps must be int, got 2.5"),
+        ("subnetwork-probing", {"objective": "l2"}, "objective must be one of auto, kl, metric, got 'l2'"),
         ("hisp", {"aggregate": "max"}, "unknown aggregate 'max'; valid choices: mean-abs, abs-mean"),
         ("hisp", {"normalize": "head"}, "unknown normalize 'head'; valid choices: layer, none"),
     ],
@@ -169,7 +204,7 @@ def test_bad_option_values_are_refused_before_any_work(method: str, options: dic
 # --- the command line --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "options"), [("hisp", [])])
+@pytest.mark.parametrize(("method", "options"), [("hisp", []), ("subnetwork-probing", ["--option", "steps=20"])])
 def test_runs_from_the_command_line(method: str, options: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     args = ["run", "--method", method, "--task", "tracr-reverse", "--examples", "32", *options]
