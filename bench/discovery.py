@@ -104,9 +104,15 @@ class EdgeScores:
     edge), so positive edges help the task; search methods use their own scale (ACDC: the
     largest tau at which the edge survives; Edge Pruning: its probability of being kept).
     Rankings use the absolute value unless `signed=True` is asked for, as the peers do.
+
+    Attributes:
+        values: one score per edge.
+        node_scores: for methods that score nodes and derive edge scores from them
+            (subnetwork probing, HISP), each scored node's own score; None otherwise.
     """
 
     values: torch.Tensor
+    node_scores: dict[str, float] | None = None
 
     def ranking(self, signed: bool = False) -> torch.Tensor:
         """Edge positions, most important first (stable, so ties keep graph order)."""

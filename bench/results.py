@@ -85,6 +85,8 @@ class RunResult:
         device: where the model ran, e.g. "cpu".
         cdbench_version: the version of CDBench that produced the result.
         higher_is_better: for each score in `evaluation`, whether larger is better.
+        node_scores: for methods that score nodes and derive edge scores from them (HISP,
+            subnetwork probing), each node's score; None for edge methods.
     """
 
     key: RunKey
@@ -105,6 +107,7 @@ class RunResult:
     device: str
     higher_is_better: dict[str, bool]
     evaluation: dict[str, Any] = field(default_factory=dict)
+    node_scores: dict[str, float] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:

@@ -125,6 +125,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         device=str(parameter.device),
         higher_is_better=dict(HIGHER_IS_BETTER),
         evaluation=evaluation,
+        node_scores=scores.node_scores,
     )
     return result, write_result(result, root)
 

@@ -301,6 +301,60 @@ class MaskedRuntime:
             tokens, objective, deltas, embedding, extra_hooks=extra, attention_mask=attention_mask
         )[0]
 
+    def node_gradients(
+        self,
+        tokens: torch.Tensor,
+        objective: Callable[[torch.Tensor], torch.Tensor],
+        ablated: AblatedRun,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per example, the gradient of its objective with respect to a gate on each source's
+        write, at gate 1: source u of example x writes ablated_u + g[x, u] (out_u - ablated_u).
+
+        A node's gate scales all its out-edges at once, so its gradient is the sum of its
+        edges' mask gradients (`edge_gradients` summed over destinations); a gate per example
+        keeps per-example gradients (for scores such as HISP's mean |gradient|) from one
+        backward, since examples do not interact in a forward.
+
+        Args:
+            objective: logits `[batch, pos, vocab]` -> one value per example, `[batch]`.
+            attention_mask: the padding of `tokens` (None: no padding).
+
+        Returns:
+            `[batch, n_sources]`, columns in `graph.sources` order.
+        """
+        graph, batch = self.graph, tokens.shape[0]
+        abl = ablated.outputs
+        gates = torch.ones(batch, graph.n_sources, dtype=abl.dtype, requires_grad=True)
+        z: dict[int, torch.Tensor] = {}
+
+        def gated(group: slice, out: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+            def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
+                delta = out(x) - abl[:, :, group]  # [batch, pos, n, d_model]
+                return x + torch.einsum("bn,bpnd->bpd", gates[:, group] - 1, delta)
+
+            return hook
+
+        def keep_z(layer: int) -> Callable:
+            def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
+                z[layer] = x
+                return x
+
+            return hook
+
+        hooks = [("blocks.0.hook_resid_pre", gated(slice(0, 1), lambda x: x[:, :, None]))]
+        for layer in range(self._n_layers):
+            hooks.append((f"blocks.{layer}.attn.hook_z", keep_z(layer)))
+            heads = gated(graph.layer_head_src[layer], lambda x, layer=layer: self.head_outputs(layer, z[layer]))
+            hooks.append((f"blocks.{layer}.hook_attn_out", heads))
+            if layer in graph.mlp_src:
+                mlp = graph.mlp_src[layer]
+                hooks.append((f"blocks.{layer}.hook_mlp_out", gated(slice(mlp, mlp + 1), lambda x: x[:, :, None])))
+        mask = padding_mask(attention_mask)
+        with torch.enable_grad(), self._hooked(mask, hooks):
+            objective(self._call(tokens, mask)).sum().backward()
+        return gates.grad
+
     def _scaling_hook(
         self, group: slice, scale: float, deltas: torch.Tensor, batch: int, freeze: bool = False
     ) -> tuple[str, Callable]:

@@ -82,11 +82,11 @@ def test_run_writes_scores_and_metadata(tmp_path: Path) -> None:
         "method": "exact-patching",
         "ablation": "corrupted",
         "seed": 0,
-        "n_examples": 243,
+        "n_examples": 363,
         "data_seed": 0,
         "options_hash": result["key"]["options_hash"],
     }
-    assert files[0].name == f"corrupted-seed0-data0-n243-{result['key']['options_hash']}.json"
+    assert files[0].name == f"corrupted-seed0-data0-n363-{result['key']['options_hash']}.json"
     assert len(result["edge_scores"]) == 77
     assert max(abs(v) for v in result["edge_scores"].values()) > 0.1
     assert result["versions"]["torch"].startswith("2.")
