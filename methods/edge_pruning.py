@@ -50,13 +50,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from tqdm.auto import tqdm
 
 from bench.discovery import DiscoveryRun, EdgeScores
-from methods.spec import register_method, whole_number
+from methods.spec import config_from_options, register_method
 
 BETA, LEFT, RIGHT, EPS = 2 / 3, -0.1, 1.1, 1e-6
 OBJECTIVES = ("auto", "kl", "metric")
@@ -97,19 +97,8 @@ class PruningConfig:
 
     @classmethod
     def from_options(cls, options: dict[str, object]) -> PruningConfig:
-        """Build from `run.options`; an unknown key is an error that lists the valid ones."""
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(options) - set(types))
-        if unknown:
-            raise ValueError(f"unknown edge-pruning option(s) {unknown}; valid: {', '.join(types)}")
-        casts = {"int": whole_number, "float": float, "str": str}
-        values = {}
-        for key, value in options.items():
-            try:
-                values[key] = casts[types[key]](value)
-            except (TypeError, ValueError):
-                raise ValueError(f"edge-pruning option {key} must be {types[key]}, got {value!r}") from None
-        return cls(**values)
+        """Build from `run.options`; an unknown key or a bad value is a one-line error."""
+        return config_from_options(cls, options, "edge-pruning")
 
     def target_at(self, step: int) -> float:
         """The target sparsity at `step`: a linear ramp from 0, then constant."""

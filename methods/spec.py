@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from bench.discovery import MethodFn
 from bench.registry import Registry
@@ -55,6 +56,26 @@ def whole_number(value: object) -> int:
     if isinstance(value, bool) or not text.lstrip("-").isdigit():
         raise ValueError(f"not a whole number: {value!r}")
     return int(text)
+
+
+Config = TypeVar("Config")
+
+
+def config_from_options(cls: type[Config], options: dict[str, object], method: str) -> Config:
+    """Build the options dataclass `cls` of `method` from `run.options` (values as the command
+    line gives them); an unknown key or a value of the wrong type is a one-line error naming it."""
+    types = {f.name: f.type for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - set(types))
+    if unknown:
+        raise ValueError(f"unknown {method} option(s) {unknown}; valid: {', '.join(types)}")
+    casts: dict[str, Callable[[object], Any]] = {"int": whole_number, "float": float, "str": str}
+    values = {}
+    for key, value in options.items():
+        try:
+            values[key] = casts[str(types[key])](value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{method} option {key} must be {types[key]}, got {value!r}") from None
+    return cls(**values)
 
 
 def register_method(

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from bench.discovery import DiscoveryRun, EdgeScores
 from methods.edge_pruning import OBJECTIVES, choose_objective, keep_probability, sample_gates
 from methods.node_scores import edges_from_nodes
-from methods.spec import register_method, whole_number
+from methods.spec import config_from_options, register_method
 
 
 @dataclass(frozen=True)
@@ -79,18 +79,7 @@ class ProbingConfig:
     @classmethod
     def from_options(cls, options: dict[str, object]) -> ProbingConfig:
         """Build from `run.options`; an unknown key or a bad value is a one-line error."""
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(options) - set(types))
-        if unknown:
-            raise ValueError(f"unknown subnetwork-probing option(s) {unknown}; valid: {', '.join(types)}")
-        casts: dict[str, Callable[[object], object]] = {"int": whole_number, "float": float, "str": str}
-        values = {}
-        for key, value in options.items():
-            try:
-                values[key] = casts[types[key]](value)
-            except (TypeError, ValueError):
-                raise ValueError(f"subnetwork-probing option {key} must be {types[key]}, got {value!r}") from None
-        return cls(**values)
+        return config_from_options(cls, options, "subnetwork-probing")
 
 
 def node_mask(run: DiscoveryRun, gates: torch.Tensor) -> torch.Tensor:
