@@ -114,6 +114,9 @@ def test_wheel_ships_its_data_and_works_outside_a_checkout(tmp_path: Path) -> No
         line = next(line for line in listing.splitlines() if line.split()[:1] == [task])
         assert "ground truth" in line and "no ground truth" not in line, line
 
+    shipped_models = _run(python, "-m", "bench", "models", "build", cwd=work, env=env).stdout
+    assert shipped_models.count("shipped weights verified") == 5, shipped_models  # the trained weights came along
+
     run = _run(python, "-m", "bench", "run", "--method", "exact-patching", "--task", "tracr-reverse", cwd=work, env=env)
     assert "ROC AUC vs full ground truth" in run.stdout, run.stdout
     (result_file,) = (work / "results" / "runs").rglob("*.json")
