@@ -34,14 +34,22 @@ def neg_l2_to(target: torch.Tensor, attention_mask: torch.Tensor | None = None) 
 
 
 def stratified_sample(sizes: list[int], n: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """Indices into each of several pools of `sizes`, `n` in all: every pool whole when `n`
-    covers them all, else shares proportional to size, at least one from each pool."""
+    """Indices into each of several pools of `sizes`, exactly `n` in all: every pool whole when
+    `n` covers them all, else shares proportional to size (largest remainders round up), with
+    at least one from each pool when `n` has room for that."""
     total = sum(sizes)
     if n >= total:
         return [torch.randperm(size, generator=generator) for size in sizes]
-    shares = [max(1, min(size, round(n * size / total))) for size in sizes]
-    largest = max(range(len(sizes)), key=sizes.__getitem__)
-    shares[largest] += n - sum(shares)
+    exact = [n * size / total for size in sizes]
+    shares = [int(x) for x in exact]
+    by_remainder = sorted(range(len(sizes)), key=lambda i: exact[i] - shares[i], reverse=True)
+    for i in by_remainder[: n - sum(shares)]:
+        shares[i] += 1
+    if n >= len(sizes):
+        for i in range(len(sizes)):
+            if shares[i] == 0:  # take one from the largest share
+                shares[max(range(len(sizes)), key=shares.__getitem__)] -= 1
+                shares[i] = 1
     return [torch.randperm(size, generator=generator)[:share] for size, share in zip(sizes, shares, strict=True)]
 
 

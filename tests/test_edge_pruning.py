@@ -106,9 +106,11 @@ def test_same_seed_gives_bit_identical_scores_and_another_seed_does_not() -> Non
 
 
 def test_lagrangian_drives_the_expected_density_to_a_reachable_target() -> None:
-    """On a random model every edge helps a little, so only the sparsity term prunes."""
+    """On a random model every edge helps a little, so only the sparsity term prunes. At
+    lr 0.1: at the default 0.05 (tuned for the default target 1.02, as sparse as the
+    objective allows) the gates lag the multipliers and this 300-step run ends at density 0.39."""
     records = []
-    train_log_alpha(tiny_run(tiny_model()), PruningConfig(target=0.5), records.append)
+    train_log_alpha(tiny_run(tiny_model()), PruningConfig(target=0.5, lr=0.1), records.append)
     assert records[-1].target == 0.5
     assert records[-1].density == pytest.approx(0.5, abs=0.03)
     assert records[-1].lambda2 > 0, "the quadratic multiplier only grows under gradient ascent"

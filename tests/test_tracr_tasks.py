@@ -75,3 +75,21 @@ def test_the_metric_reads_each_example_at_its_own_positions_only() -> None:
         expected = -((alone - model(tokens))[:, 1:] ** 2).sum()
         assert abs(float(values[i] - expected)) < 1e-4 * max(1.0, abs(float(expected)))
     assert values.abs().max() > 0.1
+
+
+@pytest.mark.parametrize("sizes", [[3, 9, 27, 81, 243], [4, 16, 64, 256, 1024], [2, 1, 5]])
+def test_stratified_sample_draws_exactly_n_from_every_pool_it_can(sizes: list[int]) -> None:
+    """Every n from 1 to the whole domain: n draws in all, never more than a pool holds, no
+    index twice, and every pool represented once n has room for one each."""
+    from tasks._tracr import stratified_sample
+
+    for n in range(1, sum(sizes) + 1):
+        picks = stratified_sample(sizes, n, torch.Generator().manual_seed(n))
+        counts = [len(p) for p in picks]
+        assert sum(counts) == n, (n, counts)
+        assert all(0 <= c <= size for c, size in zip(counts, sizes, strict=True)), (n, counts)
+        assert all(len(set(p.tolist())) == len(p) for p in picks)
+        if n >= len(sizes):
+            assert min(counts) >= 1, (n, counts)
+    # the default tracr-xproportion sample keeps each length's share of the domain
+    assert [len(p) for p in stratified_sample([4, 16, 64, 256, 1024], 256, torch.Generator())] == [1, 3, 12, 48, 192]
