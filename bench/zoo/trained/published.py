@@ -20,10 +20,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from bench.package_data import checkout_root
 from bench.zoo.hub import ModelUnavailable
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
-_CHECKOUT = Path(__file__).resolve().parents[3]  # the repository root, in a checkout
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 
@@ -57,8 +57,9 @@ def _restore_hint(name: str, path: Path) -> str:
 
 def _display(path: Path) -> str:
     """The path relative to the checkout when it is in one, so the hint can be pasted."""
+    root = checkout_root()
     try:
-        return str(path.relative_to(_CHECKOUT))
+        return str(path.relative_to(root)) if root is not None else str(path)
     except ValueError:
         return str(path)
 
