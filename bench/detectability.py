@@ -14,7 +14,7 @@ from transformer_lens import HookedTransformer
 
 from bench.discovery import prepare_run
 from bench.runtime import MaskedRuntime
-from tasks.base import TaskData
+from bench.task_data import TaskData
 
 OUTPUT_CHANGE_TOL = 1e-3
 DETECTABLE_RULE = (

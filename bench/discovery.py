@@ -10,7 +10,7 @@ import torch
 
 from bench.graph import Graph
 from bench.runtime import AblatedRun, MaskedRuntime
-from tasks.base import TaskData
+from bench.task_data import TaskData
 
 # On CPU, stacking masks pays only while one layer's rebuilt inputs stay small: GPT-2 small's
 # masked forward cost 0.5 s per mask of 128 tokens at 2 or 4 masks (28 or 56 MB of q/k/v

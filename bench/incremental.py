@@ -30,7 +30,7 @@ from transformer_lens.utilities.activation_functions import apply_softcap
 
 from bench.padding import additive_key_mask, masks_keys_itself
 from bench.runtime import AblatedRun, MaskedRuntime
-from tasks.base import select_positions
+from bench.task_data import select_positions
 
 PER_HEAD_PARAMETERS = frozenset({"W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "sinks"})
 # Above this, states do not cache destination inputs: ACDC's tau grid can hold a state per

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from tasks.base import TaskData
+    from bench.task_data import TaskData
 
 from bench.package_data import checkout_root
 
