@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+# Command modules import only argparse-level things at the top; each handler imports what its
+# command needs (torch, TransformerLens, tasks, methods, jax/tracr), so `--help` stays fast.
 from bench.cli import (
     check_command,
     draw_command,
@@ -14,12 +16,18 @@ from bench.cli import (
     report_command,
     run_command,
 )
-from bench.ground_truth import GroundTruthError
 from bench.registry import UnknownNameError
-from bench.result_schema import ResultFileError
-from bench.runner import IncompatibleChoice
-from bench.zoo import ModelUnavailable
-from tasks.base import TaskInputError
+
+# Errors that mean "bad input" (exit 2) or "model not reachable here" (exit 1), as
+# (module, class name): a class whose module was never imported cannot have been raised, so
+# `main` looks them up lazily instead of importing the modules that define them.
+USAGE_ERRORS = [
+    ("bench.runner", "IncompatibleChoice"),
+    ("bench.task_data", "TaskInputError"),
+    ("bench.ground_truth", "GroundTruthError"),
+    ("bench.result_schema", "ResultFileError"),
+]
+UNAVAILABLE_ERRORS = [("bench.zoo.hub", "ModelUnavailable")]
 
 EPILOG = """examples:
   python -m bench list
@@ -50,16 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _loaded(names: list[tuple[str, str]]) -> tuple[type[BaseException], ...]:
+    """The named exception classes whose modules are imported by now."""
+    found = []
+    for module, name in names:
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UnknownNameError, IncompatibleChoice, TaskInputError, GroundTruthError, ResultFileError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except ModelUnavailable as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted; finished results are kept and a rerun resumes from them", file=sys.stderr)
         return 130
+    except Exception as err:
+        if isinstance(err, (UnknownNameError, *_loaded(USAGE_ERRORS))):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if isinstance(err, _loaded(UNAVAILABLE_ERRORS)):
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        raise

@@ -8,14 +8,12 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
 from bench.package_data import checkout_root
-from bench.regression import BASELINE_PATH, compare, key_label, write_baseline
-from bench.runner import RunRequest, execute
-from bench.suite import plan_suite
-from bench.zoo import model_status
+
+if TYPE_CHECKING:  # the handler imports these: `python -m bench --help` must not pay for torch
+    from bench.runner import RunRequest
 
 
 def _names(text: str) -> list[str]:
@@ -24,7 +22,7 @@ def _names(text: str) -> list[str]:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("check", help="rerun the default suite and compare with results/baseline.json")
-    parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
+    parser.add_argument("--baseline", type=Path, help="baseline file (default: the shipped results/baseline.json)")
     parser.add_argument("--update", action="store_true", help="write the fresh scores as the new baseline")
     parser.add_argument("--tasks", type=_names, help="comma-separated tasks: check only their runs (default: all)")
     parser.add_argument("--methods", type=_names, help="comma-separated methods: check only their runs (default: all)")
@@ -33,6 +31,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _expected(path: Path, plan: list[RunRequest] | None) -> dict[str, dict[str, object]]:
     """The baseline's entries; with `plan` (part of the suite), only the entries of its runs."""
+    from bench.regression import key_label
+
     if not path.is_file():
         raise SystemExit(f"error: no baseline at {path}")
     baseline = json.loads(path.read_text())
@@ -46,6 +46,14 @@ def _expected(path: Path, plan: list[RunRequest] | None) -> dict[str, dict[str, 
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from bench.regression import BASELINE_PATH, compare, write_baseline
+    from bench.runner import execute
+    from bench.suite import plan_suite
+    from bench.zoo import model_status
+
+    args.baseline = args.baseline or BASELINE_PATH
     subset = bool(args.tasks or args.methods)
     if args.update and subset:
         # a baseline written from part of the suite would silently drop every other entry

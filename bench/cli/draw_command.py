@@ -7,11 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.circuit_drawing import FORMATS, check_format, counts_text, write_drawing
-from bench.circuit_view import circuit_view, result_graph
-from bench.result_schema import ResultFileError
-from bench.results import read_result
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -22,7 +17,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("result", type=Path, help="a result file (results/runs/<task>/<model>/<method>/...json)")
     parser.add_argument("--k", type=int, help="edges to keep (default: |ground truth|, else the 0.9-faithful k)")
     parser.add_argument(
-        "--out", type=Path, required=True, help=f"where to write; the suffix picks the format: {', '.join(FORMATS)}"
+        "--out", type=Path, required=True, help="where to write; the suffix picks the format: .svg, .dot or .json"
     )
     parser.set_defaults(handler=run)
 
@@ -33,6 +28,11 @@ def _usage_error(err: ValueError) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.circuit_drawing import check_format, counts_text, write_drawing
+    from bench.circuit_view import circuit_view, result_graph
+    from bench.result_schema import ResultFileError
+    from bench.results import read_result
+
     try:
         check_format(args.out)
     except ValueError as err:

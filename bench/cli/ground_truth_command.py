@@ -8,10 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-from bench.ground_truth import GROUND_TRUTH_DIR, GroundTruthError, load_ground_truth, write_ground_truth
-from bench.zoo import TRACR_MODELS, model_graph
-from tasks import TASKS
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("ground-truth", help="derive or check ground-truth circuits")
@@ -31,6 +27,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _tracr_tasks() -> list[str]:
+    from bench.zoo import TRACR_MODELS
+    from tasks import TASKS
+
     return [name for name in TASKS if TASKS.get(name).model in TRACR_MODELS]
 
 
@@ -48,6 +47,7 @@ def canonical_payload(task: str, detectable: bool) -> dict:
 
 def run_derive(args: argparse.Namespace) -> int:
     from bench.canonical_circuits import CANONICAL
+    from bench.ground_truth import write_ground_truth
 
     if args.task in CANONICAL:
         payload = canonical_payload(args.task, args.detectable)
@@ -73,6 +73,9 @@ def _model_of(path: Path) -> str:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from bench.ground_truth import GROUND_TRUTH_DIR, GroundTruthError, load_ground_truth
+    from bench.zoo import model_graph
+
     failures = 0
     for path in sorted(GROUND_TRUTH_DIR.glob("*.json")):
         try:

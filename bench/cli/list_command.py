@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from bench.ground_truth import has_ground_truth
-from bench.zoo import model_names, model_status
-from methods import METHODS
-from tasks import TASKS
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("list", help="show methods, tasks and models")
@@ -32,6 +27,11 @@ def _table(title: str, rows: list[tuple[str, ...]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.ground_truth import has_ground_truth
+    from bench.zoo import model_names, model_status
+    from methods import METHODS
+    from tasks import TASKS
+
     blocks = []
     if args.what in ("all", "methods"):
         rows = [(spec.name, spec.description) for spec in (METHODS.get(n) for n in METHODS)]

@@ -5,16 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench.zoo.trained import (
-    TRAINED_MODELS,
-    TrainedWeightsError,
-    is_retrained,
-    publish_retrained,
-    retrain,
-    shipped_card,
-    trained_status,
-)
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("models", help="check, list or retrain the models trained here with known circuits")
@@ -24,7 +14,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="check the shipped weights against their sha256 (all models when no name is given); "
         "with --retrain, train new ones",
     )
-    make.add_argument("names", nargs="*", metavar="NAME", help=f"any of: {', '.join(TRAINED_MODELS)}")
+    make.add_argument("names", nargs="*", metavar="NAME", help="a shipped trained model (see `bench models list`)")
     make.add_argument(
         "--retrain",
         action="store_true",
@@ -50,6 +40,15 @@ def _figures(card: dict[str, Any]) -> tuple[bool, str]:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from bench.zoo.trained import (
+        TRAINED_MODELS,
+        TrainedWeightsError,
+        is_retrained,
+        publish_retrained,
+        retrain,
+        shipped_card,
+    )
+
     if (args.force or args.publish) and not args.retrain:
         raise SystemExit("error: --force and --publish go with --retrain")
     names = args.names or list(TRAINED_MODELS)
@@ -75,6 +74,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from bench.zoo.trained import TRAINED_MODELS, trained_status
+
     width = max(len(name) for name in TRAINED_MODELS)
     for name in TRAINED_MODELS:
         print(f"{name.ljust(width)}  {trained_status(name)[1]}")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.report import DEFAULT_REPORT, write_report
-from bench.results import DEFAULT_RESULTS_DIR
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("report", help="render results/leaderboard.html")
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
-    parser.add_argument("--out", type=Path, default=DEFAULT_REPORT)
+    parser.add_argument("--results-dir", type=Path, help="result files to read (default: results/runs)")
+    parser.add_argument("--out", type=Path, help="where the page goes (default: results/leaderboard.html)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = write_report(args.results_dir, args.out)
+    from bench.report import DEFAULT_REPORT, write_report
+    from bench.results import DEFAULT_RESULTS_DIR
+
+    path = write_report(args.results_dir or DEFAULT_RESULTS_DIR, args.out or DEFAULT_REPORT)
     print(f"wrote {path}")
     return 0

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm.auto import tqdm
-
-from bench.results import DEFAULT_RESULTS_DIR, RunResult, record_failure, result_exists, variant_text
-from bench.runner import RunRequest, execute
-from bench.suite import plan_suite
-from bench.zoo import ModelStatus, ModelUnavailable, model_status
+if TYPE_CHECKING:  # the handlers import these: `python -m bench --help` must not pay for torch
+    from bench.results import RunResult
+    from bench.runner import RunRequest
+    from bench.zoo import ModelStatus
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -42,7 +41,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ablations", type=_names, help="with --all: comma-separated ablations (default: each task's suite ablations)"
     )
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
+    parser.add_argument("--results-dir", type=Path, help="where results go (default: results/runs)")
     parser.add_argument("--force", action="store_true", help="recompute results that already exist")
     parser.set_defaults(handler=run)
 
@@ -76,6 +75,10 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.results import DEFAULT_RESULTS_DIR
+    from bench.runner import RunRequest, execute
+
+    args.results_dir = args.results_dir or DEFAULT_RESULTS_DIR
     options = parse_options(args.option)
     if args.all:
         return _run_all(args, options)
@@ -127,6 +130,8 @@ def no_signal_warning(result: RunResult) -> str | None:
 
 
 def _label(request: RunRequest) -> str:
+    from bench.results import variant_text
+
     variant = variant_text(request.variant())
     return f"{request.task} / {request.method} / {request.ablation} / seed {request.seed}" + (
         f" / {variant}" if variant else ""
@@ -134,6 +139,13 @@ def _label(request: RunRequest) -> str:
 
 
 def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
+    from tqdm.auto import tqdm
+
+    from bench.results import record_failure, result_exists
+    from bench.runner import execute
+    from bench.suite import plan_suite
+    from bench.zoo import ModelUnavailable, model_status
+
     requests = plan_suite(
         args.methods, args.tasks, args.models, args.seeds, args.ablations, args.examples, options, args.data_seed
     )
