@@ -31,11 +31,26 @@ class Registry(Generic[T]):
     1
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, loader: Callable[[], None] | None = None) -> None:
+        """`loader`, when given, fills the registry (built-ins, then plugins) on first use, so
+        importing the registry costs nothing until someone looks a name up."""
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._loader = loader
+        self._loading = False
+
+    def _load(self) -> None:
+        if self._loader is None or self._loading:
+            return
+        loader, self._loading = self._loader, True
+        try:
+            loader()
+            self._loader = None
+        finally:
+            self._loading = False
 
     def add(self, name: str, item: T) -> None:
+        self._load()  # built-ins first, so a duplicate name is caught whoever registers second
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = item
@@ -50,19 +65,24 @@ class Registry(Generic[T]):
         return decorate
 
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
             raise UnknownNameError(self.kind, name, self.names()) from None
 
     def names(self) -> list[str]:
+        self._load()
         return list(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self._load()
         return iter(self._items)
 
     def __len__(self) -> int:
+        self._load()
         return len(self._items)

@@ -1,13 +1,26 @@
-"""Method registry: each adapter module registers one `MethodSpec` by name."""
+"""Method registry: each adapter module registers one `MethodSpec` by name.
+
+The built-in adapters (and installed or `--plugin` ones, see `bench.plugins`) are imported on the
+registry's first use, so importing `methods` or `methods.spec` stays cheap.
+"""
 
 from __future__ import annotations
 
 from bench.discovery import DiscoveryRun, EdgeScores
 from methods.spec import METHODS, MethodSpec, register_method
 
-# Importing an adapter module registers it.
-from methods import acdc, eap, eap_gp, eap_ig, edge_pruning, exact_patching, hisp, random_baseline  # noqa: F401  isort: skip
-from methods import subnetwork_probing  # noqa: F401  isort: skip
+# Modules under methods/ whose import registers a built-in method.
+BUILTIN_MODULES = (
+    "acdc",
+    "eap",
+    "eap_gp",
+    "eap_ig",
+    "edge_pruning",
+    "exact_patching",
+    "hisp",
+    "random_baseline",
+    "subnetwork_probing",
+)
 
 
 def score_edges(name: str, run: DiscoveryRun) -> EdgeScores:
@@ -15,4 +28,4 @@ def score_edges(name: str, run: DiscoveryRun) -> EdgeScores:
     return METHODS.get(name).func(run)
 
 
-__all__ = ["METHODS", "MethodSpec", "register_method", "score_edges"]
+__all__ = ["BUILTIN_MODULES", "METHODS", "MethodSpec", "register_method", "score_edges"]

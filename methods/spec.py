@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
@@ -46,7 +47,17 @@ class MethodSpec:
         return resolved
 
 
-METHODS: Registry[MethodSpec] = Registry("method")
+def _load_methods() -> None:
+    """The built-in adapters, then plugins (entry points, `--plugin`, CDBENCH_PLUGINS)."""
+    from bench.plugins import load_plugins
+    from methods import BUILTIN_MODULES
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"methods.{module}")
+    load_plugins()
+
+
+METHODS: Registry[MethodSpec] = Registry("method", loader=_load_methods)
 
 
 def whole_number(value: object) -> int:

@@ -1,45 +1,52 @@
-"""Task registry: one module per task, each defining a module-level `TASK`."""
+"""Task registry: one module per task, each defining a module-level `TASK`.
+
+The built-in task modules (and installed or `--plugin` ones, see `bench.plugins`) are imported on
+the registry's first use, so `import tasks.base` does not import jax, tracr or every task.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from bench.registry import Registry
-from tasks import (
-    country_capital,
-    docstring,
-    gender_bias,
-    gendered_pronoun,
-    greater_than,
-    hypernymy,
-    induction,
-    ioi,
-    siit_hist,
-    siit_reverse,
-    siit_sort,
-    siit_xproportion,
-    sva,
-    tracr_reverse,
-    tracr_xproportion,
-)
 from tasks.base import Task, TaskData
 
-TASKS: Registry[Task] = Registry("task")
-for _module in (
-    tracr_reverse,
-    tracr_xproportion,
-    siit_reverse,
-    siit_xproportion,
-    siit_sort,
-    siit_hist,
-    induction,
-    ioi,
-    greater_than,
-    docstring,
-    sva,
-    country_capital,
-    hypernymy,
-    gendered_pronoun,
-    gender_bias,
-):
-    TASKS.add(_module.TASK.name, _module.TASK)
+# Modules under tasks/ defining a built-in `TASK`, in the order `bench list` shows them.
+BUILTIN_MODULES = (
+    "tracr_reverse",
+    "tracr_xproportion",
+    "siit_reverse",
+    "siit_xproportion",
+    "siit_sort",
+    "siit_hist",
+    "induction",
+    "ioi",
+    "greater_than",
+    "docstring",
+    "sva",
+    "country_capital",
+    "hypernymy",
+    "gendered_pronoun",
+    "gender_bias",
+)
 
-__all__ = ["TASKS", "Task", "TaskData"]
+
+def _load_tasks() -> None:
+    from bench.plugins import load_plugins
+
+    for module in BUILTIN_MODULES:
+        task = importlib.import_module(f"tasks.{module}").TASK
+        TASKS.add(task.name, task)
+    load_plugins()
+
+
+TASKS: Registry[Task] = Registry("task", loader=_load_tasks)
+
+
+def register_task(task: Task) -> Task:
+    """Register `task` under `task.name` (a duplicate name is an error); returns it."""
+    TASKS.add(task.name, task)
+    return task
+
+
+__all__ = ["TASKS", "Task", "TaskData", "register_task"]

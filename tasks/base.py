@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from transformer_lens import HookedTransformer
+from typing import TYPE_CHECKING
 
 # The data contract lives in the engine (`bench.task_data`); these names stay importable from here.
 from bench.task_data import Metric, TaskData, TaskInputError, select_positions, token_pairs_dataset
+
+if TYPE_CHECKING:  # annotations only: `import tasks.base` must stay cheap for plugin authors
+    from transformer_lens import HookedTransformer
 
 __all__ = ["Metric", "Task", "TaskData", "TaskInputError", "select_positions", "token_pairs_dataset"]
 

@@ -31,6 +31,7 @@ UNAVAILABLE_ERRORS = [("bench.zoo.hub", "ModelUnavailable")]
 
 EPILOG = """examples:
   python -m bench list
+  python -m bench list --plugin my_method.py
   python -m bench run --method exact-patching --task tracr-reverse
   python -m bench run --all
   python -m bench report
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="CDBench: compare automated circuit-discovery methods on transformer tasks.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE_OR_FILE.py",
+        help="import a plugin that registers methods, tasks or models (repeatable, accepted before or after the "
+        "command; also the comma-separated CDBENCH_PLUGINS variable; installed packages use entry points)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     list_command.add_parser(commands)
@@ -67,7 +75,29 @@ def _loaded(names: list[tuple[str, str]]) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`--plugin X` / `--plugin=X` anywhere on the line, and the rest of it, so every command
+    (whoever wrote it) accepts plugins without declaring the option itself."""
+    plugins, rest = [], []
+    items = iter(argv)
+    for item in items:
+        if item == "--plugin":
+            value = next(items, None)
+            if value is None:
+                raise SystemExit("error: --plugin needs a module name or a .py file")
+            plugins.append(value)
+        elif item.startswith("--plugin="):
+            plugins.append(item.removeprefix("--plugin="))
+        else:
+            rest.append(item)
+    return plugins, rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    from bench import plugins
+
+    requested, argv = split_plugins(sys.argv[1:] if argv is None else list(argv))
+    plugins.REQUESTED[:] = requested
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -26,15 +26,26 @@ def _table(title: str, rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def _origin(kind: str, name: str) -> str:
+    """The " [plugin: <where from>]" mark of a plugin entry; "" for a built-in one."""
+    from bench.plugins import ORIGINS
+
+    origin = ORIGINS.get((kind, name))
+    return f" [plugin: {origin}]" if origin else ""
+
+
 def run(args: argparse.Namespace) -> int:
     from bench.ground_truth import has_ground_truth
+    from bench.plugins import PROBLEMS
     from bench.zoo import model_names, model_status
     from methods import METHODS
     from tasks import TASKS
 
     blocks = []
     if args.what in ("all", "methods"):
-        rows = [(spec.name, spec.description) for spec in (METHODS.get(n) for n in METHODS)]
+        rows = [
+            (spec.name, spec.description + _origin("method", spec.name)) for spec in (METHODS.get(n) for n in METHODS)
+        ]
         blocks.append(_table("methods:", rows))
     if args.what in ("all", "tasks"):
         rows = [
@@ -44,15 +55,20 @@ def run(args: argparse.Namespace) -> int:
                 f"n={t.default_examples}",
                 f"metric: {t.metric}",
                 "ground truth" if has_ground_truth(t.name, t.model) else "no ground truth",
-                t.description,
+                t.description + _origin("task", t.name),
             )
             for t in (TASKS.get(n) for n in TASKS)
         ]
         blocks.append(_table("tasks:", rows))
     if args.what in ("all", "models"):
         statuses = [model_status(name) for name in model_names(include_random=args.what == "models")]
-        rows = [(s.name, s.kind, "available" if s.available else "unavailable", s.reason) for s in statuses]
+        rows = [
+            (s.name, s.kind, "available" if s.available else "unavailable", s.reason + _origin("model", s.name))
+            for s in statuses
+        ]
         note = "" if args.what == "models" else " (random:<hub model> variants: `bench list models`)"
         blocks.append(_table(f"models{note}:", rows))
+    if PROBLEMS:
+        blocks.append("\n".join(["plugins that did not load:", *(f"  {problem}" for problem in PROBLEMS)]))
     print("\n\n".join(blocks))
     return 0

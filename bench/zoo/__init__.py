@@ -7,6 +7,7 @@ Names:
     `tracr-reverse`, `tracr-xproportion`: compiled here from RASP programs with tracr.
     `siit-reverse`, `siit-xproportion`, `siit-sort`, `siit-hist`, `induction-2l`: trained here
         with known circuits; their weights ship with CDBench (`bench.zoo.trained.published`).
+    Any name a plugin registers with `bench.api.register_model` (`bench.model_registry.MODELS`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from transformer_lens import HookedTransformer
 
 from bench.graph import Graph, GraphSpec
+from bench.model_registry import MODELS
 from bench.registry import UnknownNameError
 from bench.runtime import enable_edge_hooks
 from bench.zoo.architectures import HUB_ARCHITECTURES
@@ -31,7 +33,7 @@ __all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_graph", "mode
 @dataclass(frozen=True)
 class ModelStatus:
     name: str
-    kind: str  # "hub", "random", "tracr" or "trained"
+    kind: str  # "hub", "random", "tracr", "trained" or "plugin"
     available: bool
     reason: str
 
@@ -40,7 +42,7 @@ def model_names(include_random: bool = True) -> list[str]:
     names = [*HUB_ARCHITECTURES, *TRACR_MODELS, *TRAINED_MODELS]
     if include_random:
         names += [RANDOM_PREFIX + name for name in HUB_ARCHITECTURES]
-    return names
+    return names + MODELS.names()
 
 
 def _check_name(name: str) -> None:
@@ -57,6 +59,8 @@ def model_status(name: str) -> ModelStatus:
         return ModelStatus(name, "trained", *trained_status(name))
     if name.startswith(RANDOM_PREFIX):
         return ModelStatus(name, "random", True, "random weights, built locally")
+    if name in MODELS:
+        return ModelStatus(name, "plugin", True, MODELS.get(name).description)
     ok, reason = availability(HUB_ARCHITECTURES[name])
     return ModelStatus(name, "hub", ok, reason)
 
@@ -77,6 +81,8 @@ def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransform
         model = build_tracr_model(TRACR_MODELS[name]).model
     elif name in TRAINED_MODELS:
         model = load_trained(name)
+    elif name in MODELS:
+        model = MODELS.get(name).load(seed, device)
     elif name.startswith(RANDOM_PREFIX):
         model = random_hub_model(HUB_ARCHITECTURES[name.removeprefix(RANDOM_PREFIX)], seed, device)
     else:
