@@ -21,8 +21,8 @@ from tasks import TASKS, register_task
 from tasks.base import Task
 
 __all__ = [
-    "MODELS",
     "METHODS",
+    "MODELS",
     "TASKS",
     "DiscoveryRun",
     "EdgeScores",

@@ -123,6 +123,8 @@ def _import(plugin: str) -> None:
     path = Path(plugin).expanduser().resolve()
     if not path.is_file():
         raise FileNotFoundError(f"no such file {plugin!r}")
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     name = f"cdbench_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -1,0 +1,1 @@
+"""An example CDBench plugin: `method`, `task` and `model` are what its entry points name."""
