@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -176,3 +178,35 @@ def test_example_plugin_runs_and_scores_what_plain_transformer_lens_gives(tmp_pa
     assert len(from_input) > 1
     assert from_input == pytest.approx([expected] * len(from_input), rel=1e-5)
     assert expected > 0
+
+
+def readme_plugin_files(dest: Path) -> list[Path]:
+    """The README's "Add your own" examples (```python blocks starting `# my_<name>.py`), written to `dest`."""
+    text = (ROOT / "README.md").read_text()
+    files = []
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        first = block.splitlines()[0]
+        match = re.fullmatch(r"# (my_\w+\.py)", first)
+        if match:
+            path = dest / match.group(1)
+            path.write_text(block)
+            files.append(path)
+    return files
+
+
+def test_readme_examples_run_as_written(tmp_path: Path) -> None:
+    files = readme_plugin_files(tmp_path)
+    assert sorted(p.name for p in files) == ["my_method.py", "my_model.py", "my_task.py"]
+    plugin_args = [arg for path in files for arg in ("--plugin", str(path))]
+    results = tmp_path / "results"
+    proc = _bench(
+        "run", *plugin_args, "--method", "delta-norm", "--task", "my-first-token", "--option", "power=2",
+        "--results-dir", str(results), pythonpath=[],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: plugin" not in proc.stderr
+    (path,) = results.rglob("*.json")
+    result = json.loads(path.read_text())
+    assert result["options"] == {"power": 2} and result["key"]["model"] == "my-tiny"
+    values = list(result["edge_scores"].values())
+    assert len(values) == 110 and all(math.isfinite(v) and v >= 0 for v in values) and max(values) > 0
