@@ -9,6 +9,7 @@ import sys
 # command needs (torch, TransformerLens, tasks, methods, jax/tracr), so `--help` stays fast.
 from bench.cli import (
     check_command,
+    check_method_command,
     draw_command,
     ground_truth_command,
     list_command,
@@ -37,6 +38,7 @@ EPILOG = """examples:
   python -m bench report
   python -m bench draw results/runs/tracr-reverse/tracr-reverse/eap/zero-seed0-*.json --out circuit.svg
   python -m bench check
+  python -m bench check-method eap
   python -m bench ground-truth check
 """
 
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_command.add_parser(commands)
     draw_command.add_parser(commands)
     check_command.add_parser(commands)
+    check_method_command.add_parser(commands)
     models_command.add_parser(commands)
     return parser
 
