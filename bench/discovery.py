@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bench.graph import Graph
-from bench.runtime import AblatedRun, MaskedRuntime
 from bench.task_data import TaskData
+
+if TYPE_CHECKING:  # annotations only, so the contract imports torch and nothing heavier
+    from bench.graph import Graph
+    from bench.runtime import AblatedRun, MaskedRuntime
 
 # On CPU, stacking masks pays only while one layer's rebuilt inputs stay small: GPT-2 small's
 # masked forward cost 0.5 s per mask of 128 tokens at 2 or 4 masks (28 or 56 MB of q/k/v

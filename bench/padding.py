@@ -16,9 +16,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
-from transformer_lens import HookedTransformer
+
+if TYPE_CHECKING:  # annotations only: the data contract (bench.task_data) imports this module
+    from transformer_lens import HookedTransformer
 
 
 def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
