@@ -24,6 +24,10 @@ class IncompatibleChoice(ValueError):
     """A valid name used where it does not fit (e.g. a model the task cannot run on)."""
 
 
+class MethodContractError(RuntimeError):
+    """A method (often a plugin) returned something other than one score per edge."""
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """What a user asks for; None means the default (the task's model and number of examples,
@@ -102,7 +106,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     measured = measure(lambda: method.func(run))
     scores = measured.value
     if scores.values.shape != (runtime.graph.n_edges,):
-        raise RuntimeError(
+        raise MethodContractError(
             f"method {key.method!r} returned {tuple(scores.values.shape)} scores for {runtime.graph.n_edges} edges"
         )
     evaluation = evaluate(run, scores, key)

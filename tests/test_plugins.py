@@ -210,3 +210,29 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert result["options"] == {"power": 2} and result["key"]["model"] == "my-tiny"
     values = list(result["edge_scores"].values())
     assert len(values) == 110 and all(math.isfinite(v) and v >= 0 for v in values) and max(values) > 0
+
+
+def test_a_plugin_method_breaking_the_contract_is_one_line(tmp_path: Path) -> None:
+    plugin = tmp_path / "short_method.py"
+    plugin.write_text(
+        "import torch\nfrom bench.api import EdgeScores, register_method\n"
+        "@register_method('short', description='one score too few', citation='test')\n"
+        "def short(run):\n    return EdgeScores(torch.zeros(run.graph.n_edges - 1))\n"
+    )
+    results = tmp_path / "results"
+    proc = _bench(
+        "run", "--plugin", str(plugin), "--method", "short", "--task", "tracr-reverse", "--results-dir", str(results),
+        pythonpath=[],
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: method 'short' returned ({tracr_reverse_edges() - 1},) scores for {tracr_reverse_edges()} edges"
+    ]
+    assert not results.exists() or not list(results.rglob("*.json"))
+
+
+def tracr_reverse_edges() -> int:
+    from bench.graph import Graph
+    from bench.zoo import load_model
+
+    return Graph.from_model(load_model("tracr-reverse")).n_edges

@@ -28,7 +28,8 @@ USAGE_ERRORS = [
     ("bench.ground_truth", "GroundTruthError"),
     ("bench.result_schema", "ResultFileError"),
 ]
-UNAVAILABLE_ERRORS = [("bench.zoo.hub", "ModelUnavailable")]
+# exit 1, one line: nothing the user typed was wrong, but this run cannot be done
+UNAVAILABLE_ERRORS = [("bench.zoo.hub", "ModelUnavailable"), ("bench.runner", "MethodContractError")]
 
 EPILOG = """examples:
   python -m bench list
