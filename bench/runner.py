@@ -16,8 +16,10 @@ from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, opt
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
 from bench.scoring import HIGHER_IS_BETTER, faithfulness, ground_truth_recovery
 from bench.zoo import load_model, model_names
+from bench.zoo.local import is_local_name, local_model_name, model_directory
 from methods import METHODS
-from tasks import TASKS
+from tasks.base import Task, TaskInputError
+from tasks.user_tasks import find_task
 
 
 class IncompatibleChoice(ValueError):
@@ -37,17 +39,30 @@ class RunRequest:
     n_examples: int | None = None
     options: dict[str, Any] | None = None
     data_seed: int | None = None
+    task_options: dict[str, Any] | None = None
+
+    def find_task(self) -> Task:
+        """The task named (or the task file given), with its `task_options`."""
+        return find_task(self.task, self.task_options)
 
     def resolve(self) -> RunKey:
         """Check every name and option before any work starts; fill in the defaults."""
         options = self.resolved_options()
-        task = TASKS.get(self.task)
+        task = self.find_task()
         model = self.model or task.model
-        if model not in model_names():
-            raise UnknownNameError("model", model, model_names())
-        if model not in task.models:
+        if model is None:
             raise IncompatibleChoice(
-                f"task {self.task!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
+                f"task {task.name!r} has no model of its own; give one with --model ({task.needs.describe()})"
+                if task.needs is not None
+                else f"task {task.name!r} has no model of its own; give one with --model"
+            )
+        if is_local_name(model):
+            model = local_model_name(model)
+        elif model not in model_names():
+            raise UnknownNameError("model", model, [*model_names(), "PATH (a Hugging Face checkpoint directory)"])
+        if not task.runs_on(model):
+            raise IncompatibleChoice(
+                f"task {task.name!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
             )
         if self.ablation not in task.ablations:
             if self.ablation not in ABLATION_KINDS:
@@ -61,7 +76,7 @@ class RunRequest:
             raise IncompatibleChoice(f"the number of examples must be a positive integer, got {n_examples!r}")
         data_seed = self.seed if self.data_seed is None else self.data_seed
         return RunKey(
-            self.task, model, self.method, self.ablation, self.seed, n_examples, data_seed, options_hash(options)
+            task.name, model, self.method, self.ablation, self.seed, n_examples, data_seed, options_hash(options)
         )
 
     def resolved_options(self) -> dict[str, Any]:
@@ -81,7 +96,7 @@ class RunRequest:
             name: options[name] for name in sorted(options) if canonical(options[name]) != canonical(defaults[name])
         }
         found: dict[str, Any] = {"options": changed} if changed else {}
-        if key.n_examples != TASKS.get(self.task).default_examples:
+        if key.n_examples != self.find_task().default_examples:
             found["n_examples"] = key.n_examples
         if key.data_seed != key.seed:
             found["data_seed"] = key.data_seed
@@ -91,9 +106,11 @@ class RunRequest:
 def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunResult, Path]:
     """Run the method and write its result; raises before any work on a bad request."""
     key = request.resolve()
-    task = TASKS.get(key.task)
+    task = request.find_task()
     method = METHODS.get(key.method)
     model = load_model(key.model, seed=key.seed)
+    if task.needs is not None and (problem := task.needs.problem(model)) is not None:
+        raise TaskInputError(f"task {task.name!r} cannot run here: {problem}; it needs {task.needs.describe()}")
     runtime = MaskedRuntime(model)
     data = task.build(model, key.n_examples, key.data_seed)
     options = method.resolve_options(request.options)
@@ -120,7 +137,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         cdbench_version=provenance.cdbench_version(),
         machine=provenance.machine(),
         data_fingerprint=provenance.data_fingerprint(data),
-        model_identity={"name": key.model, "weights_sha256": provenance.weights_sha256(model)},
+        model_identity=model_identity(key.model, model),
         dtype=str(parameter.dtype).removeprefix("torch."),
         device=str(parameter.device),
         higher_is_better=dict(HIGHER_IS_BETTER),
@@ -128,6 +145,15 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         node_scores=scores.node_scores,
     )
     return result, write_result(result, root)
+
+
+def model_identity(name: str, model: Any) -> dict[str, str]:
+    """The model's name and weights hash, and for a local checkpoint the directory it came from."""
+    identity = {"name": name, "weights_sha256": provenance.weights_sha256(model)}
+    directory = model_directory(name)
+    if directory is not None:
+        identity["directory"] = directory
+    return identity
 
 
 def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey) -> dict[str, Any]:

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from bench.registry import UnknownNameError
-from bench.runner import RunRequest
+from bench.runner import IncompatibleChoice, RunRequest
 from bench.runtime import ABLATION_KINDS
 from bench.zoo import model_names
+from bench.zoo.local import is_local_name, local_model_name
 from methods import METHODS
 from tasks import TASKS
+from tasks.user_tasks import find_task, is_task_file
 
 # A stochastic method runs with several seeds by default, so the leaderboard can show mean +/- std.
 STOCHASTIC_SEEDS = [0, 1, 2]
@@ -30,18 +32,26 @@ def plan_suite(
     n_examples: int | None = None,
     options: dict[str, object] | None = None,
     data_seed: int | None = None,
+    task_options: dict[str, object] | None = None,
 ) -> list[RunRequest]:
     """Every requested run; None means the default (all methods and tasks, each task's own
     model and suite ablations, seed 0, or seeds 0-2 for a stochastic method, each task's
-    number of examples, examples drawn with the run seed)."""
+    number of examples, examples drawn with the run seed). Tasks may be task files and models
+    checkpoint directories (`task_options` go to the task files); a task with no model of its
+    own runs on the `models` given."""
     methods = _checked("method", methods, METHODS.names()) or METHODS.names()
-    tasks = _checked("task", tasks, TASKS.names()) or TASKS.names()
-    _checked("model", models, model_names())
+    task_names = tasks or TASKS.names()
+    file_options = {name: dict(task_options or {}) if is_task_file(name) else None for name in task_names}
+    found = {name: find_task(name, file_options[name]) for name in task_names}
+    models = [local_model_name(m) if is_local_name(m) else m for m in models] if models else None
+    _checked("model", [m for m in models or [] if not is_local_name(m)], model_names())
     _checked("ablation", ablations, list(ABLATION_KINDS))
     plan = []
-    for task_name in tasks:
-        task = TASKS.get(task_name)
-        task_models = [m for m in task.models if m in models] if models else [task.model]
+    for task_name in task_names:
+        task = found[task_name]
+        if not models and task.model is None:
+            raise IncompatibleChoice(f"task {task.name!r} has no model of its own; name the models with --models")
+        task_models = [m for m in models if task.runs_on(m)] if models else [task.model]
         task_ablations = [a for a in ablations if a in task.ablations] if ablations else list(task.suite_ablations)
         for model in task_models:
             for ablation in task_ablations:
@@ -53,6 +63,16 @@ def plan_suite(
                         known = spec.defaults
                         mine = {k: v for k, v in (options or {}).items() if k in known}
                         plan.append(
-                            RunRequest(method, task_name, model, ablation, seed, n_examples, mine, data_seed=data_seed)
+                            RunRequest(
+                                method,
+                                task_name,
+                                model,
+                                ablation,
+                                seed,
+                                n_examples,
+                                mine,
+                                data_seed=data_seed,
+                                task_options=file_options[task_name],
+                            )
                         )
     return plan
