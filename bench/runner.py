@@ -9,7 +9,7 @@ from typing import Any
 
 from bench import provenance
 from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
-from bench.ground_truth import has_ground_truth, load_ground_truth
+from bench.ground_truth import GROUND_TRUTH_DIR, has_ground_truth, load_ground_truth
 from bench.profiling import measure
 from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
@@ -122,7 +122,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         raise RuntimeError(
             f"method {key.method!r} returned {tuple(scores.values.shape)} scores for {runtime.graph.n_edges} edges"
         )
-    evaluation = evaluate(run, scores, key)
+    evaluation = evaluate(run, scores, key, task.ground_truth_dir() if task.ground_truth_dir is not None else None)
     result = RunResult(
         key=key,
         edge_scores=dict(zip(runtime.graph.edge_names, scores.values.tolist(), strict=True)),
@@ -156,12 +156,14 @@ def model_identity(name: str, model: Any) -> dict[str, str]:
     return identity
 
 
-def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey) -> dict[str, Any]:
+def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey, truth_root: Path | None = None) -> dict[str, Any]:
     """Score the ranking the same way for every method: faithfulness, and recovery of the
     ground truth when the task has one for this very model (a circuit of GPT-2 small says
-    nothing about a random-weight twin or about GPT-2 XL)."""
+    nothing about a random-weight twin or about GPT-2 XL). `truth_root` is where the task
+    keeps its ground truth (default: the package's `ground_truth/`)."""
     evaluation: dict[str, Any] = {"faithfulness": faithfulness(run, scores, seed=key.seed).to_json()}
-    if has_ground_truth(key.task, key.model):
-        truth = load_ground_truth(key.task, run.graph)
+    root = GROUND_TRUTH_DIR if truth_root is None else truth_root
+    if has_ground_truth(key.task, key.model, root):
+        truth = load_ground_truth(key.task, run.graph, root)
         evaluation["ground_truth"] = ground_truth_recovery(run.graph, scores, truth, key.ablation)
     return evaluation

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import torch
 from datasets import Dataset
@@ -153,6 +154,9 @@ class Task:
         metric: the task metric in a few words, for `bench list` (e.g. "logit diff IO - S").
         needs: what a model must have to run the task; when given, the task runs on any model
             that has it (checked once the model is loaded), not only on `models`.
+        ground_truth_dir: for a task that brings its own ground truth (a user's RASP file),
+            returns the directory holding `<name>.json` (deriving it on first use); None: the
+            package's `ground_truth/`. A ground truth scores runs on its own model only.
     """
 
     name: str
@@ -166,6 +170,7 @@ class Task:
     suite_ablations: tuple[str, ...] = ("corrupted",)
     metric: str = ""
     needs: ModelNeeds | None = None
+    ground_truth_dir: Callable[[], Path] | None = None
 
     @property
     def models(self) -> tuple[str, ...]:

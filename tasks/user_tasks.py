@@ -8,6 +8,7 @@ for the rest of the process, so a run's key names the task without naming the pa
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tasks.base import Task, TaskInputError
 FILE_SUFFIXES = {".jsonl": "a JSONL file of prompt pairs", ".py": "a Python file defining a RASP program"}
 
 _FILE_TASKS: dict[str, Task] = {}
+_BY_CONTENT: dict[tuple[str, str, tuple], Task] = {}
 
 
 def is_task_file(text: str) -> bool:
@@ -55,7 +57,10 @@ def find_task(text: str, options: Mapping[str, object] | None = None) -> Task:
     path = Path(text)
     if not path.is_file():
         raise TaskInputError(f"task file {text!r} does not exist")
-    task = _load_file(path, options)
+    content = (path.suffix, hashlib.sha256(path.read_bytes()).hexdigest(), tuple(sorted(options.items())))
+    if content not in _BY_CONTENT:  # read, import and compile each version of a file once
+        _BY_CONTENT[content] = _load_file(path, options)
+    task = _BY_CONTENT[content]
     _FILE_TASKS[task.name] = task
     return task
 
@@ -69,13 +74,13 @@ def _load_file(path: Path, options: dict[str, object]) -> Task:
         return jsonl_task(path, **{key: str(value) for key, value in options.items()})
     from tasks.rasp_file_task import rasp_file_task
 
-    _check_options(path, options, {"lengths"})
-    return rasp_file_task(path, **{key: str(value) for key, value in options.items()})
+    _check_options(path, options, set())
+    return rasp_file_task(path)
 
 
 def _check_options(path: Path, options: dict[str, object], allowed: set[str]) -> None:
     for key in options:
         if key not in allowed:
             raise TaskInputError(
-                f"unknown option {key!r} for task file {path}; valid choices: {', '.join(sorted(allowed))}"
+                f"unknown option {key!r} for task file {path}; valid choices: {', '.join(sorted(allowed)) or 'none'}"
             )

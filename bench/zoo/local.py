@@ -80,7 +80,13 @@ LOCAL_ARCHITECTURES: dict[str, LocalArchitecture] = {
 """Hugging Face architecture name (config.json's `architectures[0]`) -> its conversion. Another
 architecture joins by adding a row: its config mapping and TransformerLens's weight converter."""
 
-_LOADED: dict[str, Path | HookedTransformer] = {}
+_LOADED: dict[str, Path | HookedTransformer | Callable[[], HookedTransformer]] = {}
+
+
+def register_factory(name: str, factory: Callable[[], HookedTransformer]) -> None:
+    """Make a model built here usable by name for the rest of the process (a user's RASP
+    program file registers its compiled model this way)."""
+    _LOADED[name] = factory
 
 
 def is_checkpoint_dir(text: str) -> bool:
@@ -217,6 +223,8 @@ def load_local(name: str, device: str = "cpu") -> HookedTransformer:
     source = _LOADED[name]
     if isinstance(source, HookedTransformer):
         return source
+    if not isinstance(source, Path):
+        return source()
     model = load_checkpoint(source, device)
     model.cfg.model_name = name
     return model
