@@ -10,6 +10,7 @@ from bench.zoo import model_names
 from bench.zoo.local import is_local_name, local_model_name
 from methods import METHODS
 from tasks import TASKS
+from tasks.base import Task
 from tasks.user_tasks import find_task, is_task_file
 
 # A stochastic method runs with several seeds by default, so the leaderboard can show mean +/- std.
@@ -21,6 +22,15 @@ def _checked(kind: str, names: list[str] | None, valid: list[str]) -> list[str] 
         if name not in valid:
             raise UnknownNameError(kind, name, valid)
     return names
+
+
+def _in_suite(task: Task, model: str) -> bool:
+    """Whether `run --all --models ...` pairs `task` with `model`: a model the task names, or,
+    for a task that says what it needs, a user's own model (and any model, for a task with no
+    model of its own); whether it has what the task needs is checked when it loads."""
+    if model in task.models:
+        return True
+    return task.needs is not None and (task.model is None or is_local_name(model))
 
 
 def plan_suite(
@@ -51,7 +61,7 @@ def plan_suite(
         task = found[task_name]
         if not models and task.model is None:
             raise IncompatibleChoice(f"task {task.name!r} has no model of its own; name the models with --models")
-        task_models = [m for m in models if task.runs_on(m)] if models else [task.model]
+        task_models = [m for m in models if _in_suite(task, m)] if models else [task.model]
         task_ablations = [a for a in ablations if a in task.ablations] if ablations else list(task.suite_ablations)
         for model in task_models:
             for ablation in task_ablations:

@@ -134,3 +134,22 @@ def test_checkpoint_and_jsonl_run_offline_through_the_cli(
         "--model (any model with a tokenizer)"
     ]
     assert len(list(runs.rglob("*.json"))) == 4
+
+
+def test_text_tasks_accept_any_model_with_a_tokenizer(checkpoint: tuple[Path, GPT2LMHeadModel]) -> None:
+    """Built-in text tasks say what they need (a tokenizer), so a user's checkpoint is accepted
+    by name; a Tracr task still names its model. The IOI ground truth is GPT-2 small's and
+    scores no other model."""
+    from bench.ground_truth import has_ground_truth
+    from bench.runner import IncompatibleChoice, RunRequest
+    from bench.suite import plan_suite
+
+    directory, _ = checkpoint
+    key = RunRequest("random", "ioi", str(directory)).resolve()
+    assert key.model == local_model_name(str(directory)) and not has_ground_truth("ioi", key.model)
+    assert has_ground_truth("ioi", "gpt2")
+    with pytest.raises(IncompatibleChoice, match="cannot run on model 'local:"):
+        RunRequest("random", "tracr-reverse", str(directory)).resolve()
+    planned = {request.task for request in plan_suite(["random"], models=[str(directory)])}
+    assert {"ioi", "sva", "greater-than", "docstring"} <= planned and "tracr-reverse" not in planned
+    assert "ioi" not in {r.task for r in plan_suite(["random"], models=["tracr-reverse"])}
