@@ -143,6 +143,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         higher_is_better=dict(HIGHER_IS_BETTER),
         evaluation=evaluation,
         node_scores=scores.node_scores,
+        nodes=list(runtime.graph.nodes),
     )
     return result, write_result(result, root)
 

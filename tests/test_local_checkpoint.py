@@ -134,6 +134,29 @@ def test_checkpoint_and_jsonl_run_offline_through_the_cli(
         "--model (any model with a tokenizer)"
     ]
     assert len(list(runs.rglob("*.json"))) == 4
+    # the report renders them and names what it could not re-run (a task file is not installed)
+    assert main(["report", "--results-dir", str(runs), "--out", str(tmp_path / "report.html")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "report.html").exists()
+    expected = f"for want of: task {result['key']['task']!r} (4 runs)"
+    assert "4 of 4 results are rendered from their files but cannot be re-checked here" in out and expected in out
+
+
+def test_results_record_their_nodes_and_older_files_still_read(
+    checkpoint: tuple[Path, GPT2LMHeadModel], tmp_path: Path
+) -> None:
+    from bench.results import read_result
+    from bench.runner import RunRequest, execute
+
+    directory, _ = checkpoint
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", ROWS)
+    result, path = execute(RunRequest("random", str(prompts), str(directory)), tmp_path / "runs")
+    graph = model_graph(str(directory))
+    assert result.nodes == graph.nodes and read_result(path).nodes == graph.nodes
+    older = json.loads(path.read_text())
+    del older["nodes"]  # a file written before nodes were recorded
+    path.write_text(json.dumps(older))
+    assert read_result(path).nodes is None
 
 
 def test_text_tasks_accept_any_model_with_a_tokenizer(checkpoint: tuple[Path, GPT2LMHeadModel]) -> None:

@@ -17,6 +17,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.recheck import recheck_note
+    from bench.report import load_results
+
     path = write_report(args.results_dir, args.out)
     print(f"wrote {path}")
+    note = recheck_note(load_results(args.results_dir))
+    if note:
+        print(note)
     return 0
