@@ -65,6 +65,15 @@ def test_rasp_file_reports_roc_auc_against_its_derived_ground_truth(tmp_path: Pa
     assert 0.5 < recovery["full"]["edge"]["roc_auc"] <= 1.0
 
 
+def test_ground_truth_derive_takes_a_rasp_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.cli import main
+
+    path = write(tmp_path, "hist.py", HIST)
+    assert main(["ground-truth", "derive", str(path)]) == 0
+    written = Path(capsys.readouterr().out.strip().removeprefix("wrote "))
+    assert written.parent == tmp_path / "cache" / "rasp" and json.loads(written.read_text())["task"] == written.stem
+
+
 @torch.no_grad()
 def test_derived_circuit_alone_reproduces_the_model(tmp_path: Path) -> None:
     """The derived ground truth is faithful: patched in alone under zero ablation it gives the

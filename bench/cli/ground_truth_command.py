@@ -8,7 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-from bench.ground_truth import GROUND_TRUTH_DIR, GroundTruthError, load_ground_truth, write_ground_truth
+from bench.ground_truth import (
+    GROUND_TRUTH_DIR,
+    GroundTruthError,
+    ground_truth_path,
+    load_ground_truth,
+    write_ground_truth,
+)
 from bench.zoo import TRACR_MODELS, model_graph
 from tasks import TASKS
 
@@ -18,7 +24,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     derive = actions.add_parser("derive", help="write ground_truth/<task>.json")
     derive.add_argument(
-        "task", help="a Tracr task (tracr-reverse, tracr-xproportion) or a canonical one (ioi, greater-than, docstring)"
+        "task",
+        help="a Tracr task (tracr-reverse, tracr-xproportion), a canonical one (ioi, greater-than, docstring) "
+        "or a RASP program file (.py)",
     )
     derive.add_argument(
         "--detectable",
@@ -48,7 +56,12 @@ def canonical_payload(task: str, detectable: bool) -> dict:
 
 def run_derive(args: argparse.Namespace) -> int:
     from bench.canonical_circuits import CANONICAL
+    from tasks.user_tasks import find_task
 
+    if args.task.endswith(".py"):  # a RASP program file: derived into its cache, not into the package
+        task = find_task(args.task)
+        print(f"wrote {ground_truth_path(task.name, task.ground_truth_dir())}")
+        return 0
     if args.task in CANONICAL:
         payload = canonical_payload(args.task, args.detectable)
     elif args.task in _tracr_tasks():
