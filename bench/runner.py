@@ -56,7 +56,7 @@ class RunRequest:
                 if task.needs is not None
                 else f"task {task.name!r} has no model of its own; give one with --model"
             )
-        if is_local_name(model):
+        if model not in model_names() and is_local_name(model):  # a zoo name wins over a directory
             model = local_model_name(model)
         elif model not in model_names():
             raise UnknownNameError("model", model, [*model_names(), "PATH (a Hugging Face checkpoint directory)"])

@@ -7,7 +7,7 @@ from bench.registry import UnknownNameError
 from bench.runner import IncompatibleChoice, RunRequest
 from bench.runtime import ABLATION_KINDS
 from bench.zoo import model_names
-from bench.zoo.local import is_local_name, local_model_name
+from bench.zoo.local import LOCAL_PREFIX, is_local_name, local_model_name
 from methods import METHODS
 from tasks import TASKS
 from tasks.base import Task
@@ -30,7 +30,7 @@ def _in_suite(task: Task, model: str) -> bool:
     model of its own); whether it has what the task needs is checked when it loads."""
     if model in task.models:
         return True
-    return task.needs is not None and (task.model is None or is_local_name(model))
+    return task.needs is not None and (task.model is None or model.startswith(LOCAL_PREFIX))
 
 
 def plan_suite(
@@ -53,8 +53,9 @@ def plan_suite(
     task_names = tasks or TASKS.names()
     file_options = {name: dict(task_options or {}) if is_task_file(name) else None for name in task_names}
     found = {name: find_task(name, file_options[name]) for name in task_names}
-    models = [local_model_name(m) if is_local_name(m) else m for m in models] if models else None
-    _checked("model", [m for m in models or [] if not is_local_name(m)], model_names())
+    zoo = model_names()
+    models = [m if m in zoo or not is_local_name(m) else local_model_name(m) for m in models] if models else None
+    _checked("model", [m for m in models or [] if not is_local_name(m)], zoo)
     _checked("ablation", ablations, list(ABLATION_KINDS))
     plan = []
     for task_name in task_names:

@@ -45,6 +45,12 @@ def model_names(include_random: bool = True) -> list[str]:
     return names
 
 
+def _is_user_model(name: str) -> bool:
+    """A checkpoint directory or a model registered in this process; a zoo name wins over a
+    directory of the same name."""
+    return name not in model_names() and is_local_name(name)
+
+
 def _check_name(name: str) -> None:
     if name not in model_names() and not is_local_name(name):
         raise UnknownNameError("model", name, [*model_names(), "PATH (a Hugging Face checkpoint directory)"])
@@ -53,7 +59,7 @@ def _check_name(name: str) -> None:
 def model_status(name: str) -> ModelStatus:
     """Whether `name` can be loaded here, without loading or downloading it."""
     _check_name(name)
-    if is_local_name(name):
+    if _is_user_model(name):
         return ModelStatus(name, "local", True, "a local checkpoint or a model given from Python")
     if name in TRACR_MODELS:
         return ModelStatus(name, "tracr", True, "compiled locally with tracr")
@@ -75,7 +81,7 @@ def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransform
             shipped weights are missing or altered (one-line message).
     """
     _check_name(name)
-    if is_local_name(name):
+    if _is_user_model(name):
         model = load_local(name, device)
     elif name in TRACR_MODELS:
         from bench.zoo.tracr_models import build_tracr_model

@@ -17,6 +17,7 @@ process; the result records the directory and the sha256 of the converted weight
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -100,10 +101,21 @@ def is_local_name(name: str) -> bool:
     return name in _LOADED or is_checkpoint_dir(name)
 
 
+def _checkpoint_files(directory: Path) -> list[Path]:
+    return [directory / "config.json", *sorted(p for p in directory.iterdir() if p.suffix in WEIGHT_SUFFIXES)]
+
+
 def checkpoint_sha256(directory: Path) -> str:
-    """sha256 over the checkpoint's config.json and weight files (names and bytes, sorted)."""
+    """sha256 over the checkpoint's config.json and weight files (names and bytes, sorted);
+    computed once per version of the files in a process (a name is resolved several times a run)."""
+    files = _checkpoint_files(directory)
+    stamp = tuple((path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in files)
+    return _files_sha256(tuple(files), stamp)
+
+
+@functools.cache
+def _files_sha256(files: tuple[Path, ...], stamp: tuple) -> str:
     digest = hashlib.sha256()
-    files = [directory / "config.json", *sorted(p for p in directory.iterdir() if p.suffix in WEIGHT_SUFFIXES)]
     for path in files:
         digest.update(f"{path.name}\n".encode())
         with path.open("rb") as handle:
