@@ -184,6 +184,12 @@ def jsonl_task(path: Path, metric: str = DEFAULT_METRIC) -> Task:
             answer_ids=answers,
             distractor_ids=distractors,
         )
+        longest = max(len(ids) for ids in examples["clean_ids"])
+        if longest > model.cfg.n_ctx:
+            raise TaskInputError(
+                f"task {name!r}: a prompt is {longest} tokens long and model {model.cfg.model_name!r} "
+                f"takes at most {model.cfg.n_ctx}"
+            )
         positions = torch.tensor(examples["position"], dtype=torch.long)
         return text_task_data(
             model, examples, set_metric(positions, answers, distractors, metric), METRIC_NAMES[metric], name

@@ -125,6 +125,9 @@ def test_single_token_and_alignment_refusals(tmp_path: Path) -> None:
     misaligned = [{**ROWS[0], "corrupted": ROWS[0]["corrupted"] + " out"}]
     with pytest.raises(TaskInputError, match="do not align"):
         jsonl_task(write_jsonl(tmp_path / "b.jsonl", misaligned)).build(model, 1, 0)
+    too_long = [{**ROWS[1], "clean": "The cat " * 8 + "sat on the", "corrupted": "The dog " * 8 + "sat on the"}]
+    with pytest.raises(TaskInputError, match=r"a prompt is 20 tokens long and model .* takes at most 16"):
+        jsonl_task(write_jsonl(tmp_path / "c.jsonl", too_long)).build(model, 1, 0)
 
 
 def test_a_model_without_tokenizer_is_refused_in_one_line(tmp_path: Path) -> None:
