@@ -200,7 +200,7 @@ def convert_hf_model(
         center_unembed=True,
         fold_value_biases=True,
     )
-    return model.to(device)
+    return model if device == "cpu" else model.to(device)  # built on the CPU; TransformerLens's .to prints
 
 
 def load_checkpoint(directory: Path, device: str = "cpu") -> HookedTransformer:
