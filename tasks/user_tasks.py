@@ -18,7 +18,7 @@ from tasks.base import Task, TaskInputError
 FILE_SUFFIXES = {".jsonl": "a JSONL file of prompt pairs", ".py": "a Python file defining a RASP program"}
 
 _FILE_TASKS: dict[str, Task] = {}
-_BY_CONTENT: dict[tuple[str, str, tuple], Task] = {}
+_BY_CONTENT: dict[tuple[str, str, tuple], Task] = {}  # (resolved path, sha256, options)
 
 
 def is_task_file(text: str) -> bool:
@@ -57,7 +57,7 @@ def find_task(text: str, options: Mapping[str, object] | None = None) -> Task:
     path = Path(text)
     if not path.is_file():
         raise TaskInputError(f"task file {text!r} does not exist")
-    content = (path.suffix, hashlib.sha256(path.read_bytes()).hexdigest(), tuple(sorted(options.items())))
+    content = (str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest(), tuple(sorted(options.items())))
     if content not in _BY_CONTENT:  # read, import and compile each version of a file once
         _BY_CONTENT[content] = _load_file(path, options)
     task = _BY_CONTENT[content]

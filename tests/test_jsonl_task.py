@@ -94,6 +94,10 @@ def test_name_follows_the_content_and_the_metric(tmp_path: Path) -> None:
     assert jsonl_task(path, "prob-diff").name == name + "-prob-diff"
     write_jsonl(path, ROWS[:2])
     assert jsonl_task(path).name != name
+    # found by path: a copy under another name is its own task, an edited file a new one
+    copy = write_jsonl(tmp_path / "copy.jsonl", ROWS[:2])
+    assert find_task(str(copy)).name.startswith("copy.jsonl@")
+    assert find_task(str(path)).name == jsonl_task(path).name
 
 
 @pytest.mark.parametrize(
