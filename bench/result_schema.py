@@ -14,9 +14,11 @@ class ResultFileError(ValueError):
     """A result file that does not match the schema; the message names the file and the field."""
 
 
-def check_fields(data: object, cls: type, path: Path, where: str = "") -> None:
+def check_fields(data: object, cls: type, path: Path, where: str = "", optional: frozenset[str] = frozenset()) -> None:
     """Raise `ResultFileError` unless `data` is a dict holding exactly the fields of the
     dataclass `cls`, each of its annotated type (nested dataclasses and dicts checked too).
+    Fields named in `optional` may be absent (fields added since files of the same schema
+    version were written; the dataclass's default stands in).
 
     >>> @dataclasses.dataclass
     ... class Point:
@@ -31,6 +33,8 @@ def check_fields(data: object, cls: type, path: Path, where: str = "") -> None:
     for field in dataclasses.fields(cls):
         name = f"{where}.{field.name}" if where else field.name
         if field.name not in data:
+            if field.name in optional:
+                continue
             raise ResultFileError(f"{path}: field {name!r} is missing")
         check_value(data[field.name], hints[field.name], path, name)
     unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})

@@ -21,6 +21,8 @@ from bench.result_schema import ResultFileError, check_fields, check_value
 from bench.scoring import Faithfulness
 
 SCHEMA_VERSION = 2
+OPTIONAL_FIELDS = frozenset({"nodes"})
+"""Fields added within schema version 2: files written before them still read."""
 DEFAULT_RESULTS_DIR = Path("results") / "runs"
 
 
@@ -87,6 +89,9 @@ class RunResult:
         higher_is_better: for each score in `evaluation`, whether larger is better.
         node_scores: for methods that score nodes and derive edge scores from them (HISP,
             subnetwork probing), each node's score; None for edge methods.
+        nodes: the graph's nodes in order (`Graph.nodes`), so a reader needs neither the model
+            nor CDBench's graph code to know the components; None in files written before it
+            was recorded (their graph is rebuilt from the edge names).
     """
 
     key: RunKey
@@ -109,6 +114,7 @@ class RunResult:
     evaluation: dict[str, Any] = field(default_factory=dict)
     node_scores: dict[str, float] | None = None
     schema_version: int = SCHEMA_VERSION
+    nodes: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,7 +169,7 @@ def read_result(path: Path) -> RunResult:
             f"{path}: field 'schema_version' is {version!r}, this CDBench reads version {SCHEMA_VERSION} "
             "(rerun the result with --force)"
         )
-    check_fields(data, RunResult, path)
+    check_fields(data, RunResult, path, optional=OPTIONAL_FIELDS)
     check_fields(data["evaluation"].get("faithfulness"), Faithfulness, path, "evaluation.faithfulness")
     if "ground_truth" in data["evaluation"]:
         check_value(

@@ -9,15 +9,17 @@ from typing import Any
 
 from bench import provenance
 from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
-from bench.ground_truth import has_ground_truth, load_ground_truth
+from bench.ground_truth import GROUND_TRUTH_DIR, has_ground_truth, load_ground_truth
 from bench.profiling import measure
 from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
 from bench.scoring import HIGHER_IS_BETTER, faithfulness, ground_truth_recovery
 from bench.zoo import load_model, model_names
+from bench.zoo.local import is_local_name, local_model_name, model_directory
 from methods import METHODS
-from tasks import TASKS
+from tasks.base import Task, TaskInputError
+from tasks.user_tasks import find_task
 
 
 class IncompatibleChoice(ValueError):
@@ -41,17 +43,30 @@ class RunRequest:
     n_examples: int | None = None
     options: dict[str, Any] | None = None
     data_seed: int | None = None
+    task_options: dict[str, Any] | None = None
+
+    def find_task(self) -> Task:
+        """The task named (or the task file given), with its `task_options`."""
+        return find_task(self.task, self.task_options)
 
     def resolve(self) -> RunKey:
         """Check every name and option before any work starts; fill in the defaults."""
         options = self.resolved_options()
-        task = TASKS.get(self.task)
+        task = self.find_task()
         model = self.model or task.model
-        if model not in model_names():
-            raise UnknownNameError("model", model, model_names())
-        if model not in task.models:
+        if model is None:
             raise IncompatibleChoice(
-                f"task {self.task!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
+                f"task {task.name!r} has no model of its own; give one with --model ({task.needs.describe()})"
+                if task.needs is not None
+                else f"task {task.name!r} has no model of its own; give one with --model"
+            )
+        if model not in model_names() and is_local_name(model):  # a zoo name wins over a directory
+            model = local_model_name(model)
+        elif model not in model_names():
+            raise UnknownNameError("model", model, [*model_names(), "PATH (a Hugging Face checkpoint directory)"])
+        if not task.runs_on(model):
+            raise IncompatibleChoice(
+                f"task {task.name!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
             )
         if self.ablation not in task.ablations:
             if self.ablation not in ABLATION_KINDS:
@@ -65,7 +80,7 @@ class RunRequest:
             raise IncompatibleChoice(f"the number of examples must be a positive integer, got {n_examples!r}")
         data_seed = self.seed if self.data_seed is None else self.data_seed
         return RunKey(
-            self.task, model, self.method, self.ablation, self.seed, n_examples, data_seed, options_hash(options)
+            task.name, model, self.method, self.ablation, self.seed, n_examples, data_seed, options_hash(options)
         )
 
     def resolved_options(self) -> dict[str, Any]:
@@ -85,7 +100,7 @@ class RunRequest:
             name: options[name] for name in sorted(options) if canonical(options[name]) != canonical(defaults[name])
         }
         found: dict[str, Any] = {"options": changed} if changed else {}
-        if key.n_examples != TASKS.get(self.task).default_examples:
+        if key.n_examples != self.find_task().default_examples:
             found["n_examples"] = key.n_examples
         if key.data_seed != key.seed:
             found["data_seed"] = key.data_seed
@@ -95,9 +110,11 @@ class RunRequest:
 def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunResult, Path]:
     """Run the method and write its result; raises before any work on a bad request."""
     key = request.resolve()
-    task = TASKS.get(key.task)
+    task = request.find_task()
     method = METHODS.get(key.method)
     model = load_model(key.model, seed=key.seed)
+    if task.needs is not None and (problem := task.needs.problem(model)) is not None:
+        raise TaskInputError(f"task {task.name!r} cannot run here: {problem}; it needs {task.needs.describe()}")
     runtime = MaskedRuntime(model)
     data = task.build(model, key.n_examples, key.data_seed)
     options = method.resolve_options(request.options)
@@ -109,7 +126,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         raise MethodContractError(
             f"method {key.method!r} returned {tuple(scores.values.shape)} scores for {runtime.graph.n_edges} edges"
         )
-    evaluation = evaluate(run, scores, key)
+    evaluation = evaluate(run, scores, key, task.ground_truth_dir() if task.ground_truth_dir is not None else None)
     result = RunResult(
         key=key,
         edge_scores=dict(zip(runtime.graph.edge_names, scores.values.tolist(), strict=True)),
@@ -124,22 +141,34 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         cdbench_version=provenance.cdbench_version(),
         machine=provenance.machine(),
         data_fingerprint=provenance.data_fingerprint(data),
-        model_identity={"name": key.model, "weights_sha256": provenance.weights_sha256(model)},
+        model_identity=model_identity(key.model, model),
         dtype=str(parameter.dtype).removeprefix("torch."),
         device=str(parameter.device),
         higher_is_better=dict(HIGHER_IS_BETTER),
         evaluation=evaluation,
         node_scores=scores.node_scores,
+        nodes=list(runtime.graph.nodes),
     )
     return result, write_result(result, root)
 
 
-def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey) -> dict[str, Any]:
+def model_identity(name: str, model: Any) -> dict[str, str]:
+    """The model's name and weights hash, and for a local checkpoint the directory it came from."""
+    identity = {"name": name, "weights_sha256": provenance.weights_sha256(model)}
+    directory = model_directory(name)
+    if directory is not None:
+        identity["directory"] = directory
+    return identity
+
+
+def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey, truth_root: Path | None = None) -> dict[str, Any]:
     """Score the ranking the same way for every method: faithfulness, and recovery of the
     ground truth when the task has one for this very model (a circuit of GPT-2 small says
-    nothing about a random-weight twin or about GPT-2 XL)."""
+    nothing about a random-weight twin or about GPT-2 XL). `truth_root` is where the task
+    keeps its ground truth (default: the package's `ground_truth/`)."""
     evaluation: dict[str, Any] = {"faithfulness": faithfulness(run, scores, seed=key.seed).to_json()}
-    if has_ground_truth(key.task, key.model):
-        truth = load_ground_truth(key.task, run.graph)
+    root = GROUND_TRUTH_DIR if truth_root is None else truth_root
+    if has_ground_truth(key.task, key.model, root):
+        truth = load_ground_truth(key.task, run.graph, root)
         evaluation["ground_truth"] = ground_truth_recovery(run.graph, scores, truth, key.ablation)
     return evaluation

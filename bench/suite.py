@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from bench.registry import UnknownNameError
-from bench.runner import RunRequest
+from bench.runner import IncompatibleChoice, RunRequest
 from bench.runtime import ABLATION_KINDS
 from bench.zoo import model_names
+from bench.zoo.local import LOCAL_PREFIX, is_local_name, local_model_name
 from methods import METHODS
 from tasks import TASKS
+from tasks.base import Task
+from tasks.user_tasks import find_task, is_task_file
 
 # A stochastic method runs with several seeds by default, so the leaderboard can show mean +/- std.
 STOCHASTIC_SEEDS = [0, 1, 2]
@@ -21,6 +24,15 @@ def _checked(kind: str, names: list[str] | None, valid: list[str]) -> list[str] 
     return names
 
 
+def _in_suite(task: Task, model: str) -> bool:
+    """Whether `run --all --models ...` pairs `task` with `model`: a model the task names, or,
+    for a task that says what it needs, a user's own model (and any model, for a task with no
+    model of its own); whether it has what the task needs is checked when it loads."""
+    if model in task.models:
+        return True
+    return task.needs is not None and (task.model is None or model.startswith(LOCAL_PREFIX))
+
+
 def plan_suite(
     methods: list[str] | None = None,
     tasks: list[str] | None = None,
@@ -30,18 +42,27 @@ def plan_suite(
     n_examples: int | None = None,
     options: dict[str, object] | None = None,
     data_seed: int | None = None,
+    task_options: dict[str, object] | None = None,
 ) -> list[RunRequest]:
     """Every requested run; None means the default (all methods and tasks, each task's own
     model and suite ablations, seed 0, or seeds 0-2 for a stochastic method, each task's
-    number of examples, examples drawn with the run seed)."""
+    number of examples, examples drawn with the run seed). Tasks may be task files and models
+    checkpoint directories (`task_options` go to the task files); a task with no model of its
+    own runs on the `models` given."""
     methods = _checked("method", methods, METHODS.names()) or METHODS.names()
-    tasks = _checked("task", tasks, TASKS.names()) or TASKS.names()
-    _checked("model", models, model_names())
+    task_names = tasks or TASKS.names()
+    file_options = {name: dict(task_options or {}) if is_task_file(name) else None for name in task_names}
+    found = {name: find_task(name, file_options[name]) for name in task_names}
+    zoo = model_names()
+    models = [m if m in zoo or not is_local_name(m) else local_model_name(m) for m in models] if models else None
+    _checked("model", [m for m in models or [] if not is_local_name(m)], zoo)
     _checked("ablation", ablations, list(ABLATION_KINDS))
     plan = []
-    for task_name in tasks:
-        task = TASKS.get(task_name)
-        task_models = [m for m in task.models if m in models] if models else [task.model]
+    for task_name in task_names:
+        task = found[task_name]
+        if not models and task.model is None:
+            raise IncompatibleChoice(f"task {task.name!r} has no model of its own; name the models with --models")
+        task_models = [m for m in models if _in_suite(task, m)] if models else [task.model]
         task_ablations = [a for a in ablations if a in task.ablations] if ablations else list(task.suite_ablations)
         for model in task_models:
             for ablation in task_ablations:
@@ -53,6 +74,16 @@ def plan_suite(
                         known = spec.defaults
                         mine = {k: v for k, v in (options or {}).items() if k in known}
                         plan.append(
-                            RunRequest(method, task_name, model, ablation, seed, n_examples, mine, data_seed=data_seed)
+                            RunRequest(
+                                method,
+                                task_name,
+                                model,
+                                ablation,
+                                seed,
+                                n_examples,
+                                mine,
+                                data_seed=data_seed,
+                                task_options=file_options[task_name],
+                            )
                         )
     return plan

@@ -109,8 +109,6 @@ def select_positions(logits: torch.Tensor, positions: slice | torch.Tensor) -> t
     return logits.gather(-2, expanded)
 
 
-
-
 def token_pairs_dataset(clean: torch.Tensor, corrupted: torch.Tensor) -> Dataset:
     """The examples of a task that is nothing but token ids (Tracr, SIIT, induction) as a
     `datasets.Dataset`, like the text tasks' prompt datasets."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 # The data contract lives in the engine (`bench.task_data`); these names stay importable from here.
@@ -12,7 +13,42 @@ from bench.task_data import Metric, TaskData, TaskInputError, select_positions, 
 if TYPE_CHECKING:  # annotations only: `import tasks.base` must stay cheap for plugin authors
     from transformer_lens import HookedTransformer
 
-__all__ = ["Metric", "Task", "TaskData", "TaskInputError", "select_positions", "token_pairs_dataset"]
+__all__ = ["Metric", "ModelNeeds", "Task", "TaskData", "TaskInputError", "select_positions", "token_pairs_dataset"]
+
+
+@dataclass(frozen=True)
+class ModelNeeds:
+    """What a task needs of a model, for tasks that run on any model that has it (a user's
+    JSONL file runs on every model with a tokenizer) instead of on a list of model names.
+
+    Attributes:
+        tokenizer: the model must carry a tokenizer.
+        d_vocab: the model's input vocabulary must be exactly this size (None: any).
+        n_ctx: the model must take sequences at least this long (None: any).
+    """
+
+    tokenizer: bool = False
+    d_vocab: int | None = None
+    n_ctx: int | None = None
+
+    def problem(self, model: HookedTransformer) -> str | None:
+        """Why `model` cannot run the task, in words, or None when it can."""
+        name = model.cfg.model_name
+        if self.tokenizer and model.tokenizer is None:
+            return f"model {name!r} has no tokenizer"
+        if self.d_vocab is not None and model.cfg.d_vocab != self.d_vocab:
+            return f"model {name!r} has a vocabulary of {model.cfg.d_vocab} tokens, the task needs {self.d_vocab}"
+        if self.n_ctx is not None and model.cfg.n_ctx < self.n_ctx:
+            return f"model {name!r} takes {model.cfg.n_ctx} positions, the task needs {self.n_ctx}"
+        return None
+
+    def describe(self) -> str:
+        parts = ["a tokenizer"] if self.tokenizer else []
+        if self.d_vocab is not None:
+            parts.append(f"a vocabulary of {self.d_vocab}")
+        if self.n_ctx is not None:
+            parts.append(f"at least {self.n_ctx} positions")
+        return "any model with " + " and ".join(parts) if parts else "any model"
 
 
 @dataclass(frozen=True)
@@ -21,7 +57,8 @@ class Task:
 
     Attributes:
         name: stable task name, e.g. "tracr-reverse".
-        model: the zoo model the task is defined on.
+        model: the zoo model the task is defined on; None for a task that has no model of its
+            own (it runs on whatever model is given that meets `needs`).
         description: one line for `bench list`.
         citation: where the task comes from.
         build: `(model, n_examples, seed) -> TaskData`; deterministic in the seed.
@@ -30,10 +67,15 @@ class Task:
         other_models: zoo models besides `model` the task can run on (e.g. `random:gpt2`).
         suite_ablations: the ablations `bench run --all` uses for this task by default.
         metric: the task metric in a few words, for `bench list` (e.g. "logit diff IO - S").
+        needs: what a model must have to run the task; when given, the task runs on any model
+            that has it (checked once the model is loaded), not only on `models`.
+        ground_truth_dir: for a task that brings its own ground truth (a user's RASP file),
+            returns the directory holding `<name>.json` (deriving it on first use); None: the
+            package's `ground_truth/`. A ground truth scores runs on its own model only.
     """
 
     name: str
-    model: str
+    model: str | None
     description: str
     citation: str
     build: Callable[[HookedTransformer, int, int], TaskData]
@@ -42,7 +84,14 @@ class Task:
     other_models: tuple[str, ...] = ()
     suite_ablations: tuple[str, ...] = ("corrupted",)
     metric: str = ""
+    needs: ModelNeeds | None = None
+    ground_truth_dir: Callable[[], Path] | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
-        return (self.model, *self.other_models)
+        return tuple(name for name in (self.model, *self.other_models) if name is not None)
+
+    def runs_on(self, model: str) -> bool:
+        """Whether the task accepts model `model` by name (a task with `needs` accepts any
+        model; whether the model has what it needs is checked once it is loaded)."""
+        return self.needs is not None or model in self.models

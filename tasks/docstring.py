@@ -37,7 +37,7 @@ from tasks._text import (
     text_task_data,
 )
 from tasks._word_lists import DOCSTRING_NOUNS, DOCSTRING_VARIABLE_NAMES
-from tasks.base import Task, TaskData
+from tasks.base import ModelNeeds, Task, TaskData
 
 NAME = "docstring"
 N_MATCHING_ARGS = 3
@@ -126,6 +126,7 @@ TASK = Task(
     ),
     build=build,
     default_examples=50,
+    needs=ModelNeeds(tokenizer=True),  # also any model with a tokenizer, e.g. a local checkpoint
     other_models=("random:attn-only-4l",),
     suite_ablations=("corrupted",),
 )

@@ -32,7 +32,7 @@ from tasks._text import (
     weighted_probability,
 )
 from tasks._word_lists import GREATER_THAN_NOUNS
-from tasks.base import Task, TaskData
+from tasks.base import ModelNeeds, Task, TaskData
 
 NAME = "greater-than"
 CENTURIES = range(11, 18)
@@ -129,6 +129,7 @@ TASK = Task(
     ),
     build=build,
     default_examples=100,
+    needs=ModelNeeds(tokenizer=True),  # also any model with a tokenizer, e.g. a local checkpoint
     other_models=("random:gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"),
     suite_ablations=("corrupted",),
 )

@@ -42,7 +42,7 @@ from tasks._text import (
     single_token_words,
     text_task_data,
 )
-from tasks.base import Task, TaskData
+from tasks.base import ModelNeeds, Task, TaskData
 
 NAME = "hypernymy"
 DATA = json.loads((Path(__file__).parent / "data" / "hypernymy.json").read_text())
@@ -105,6 +105,7 @@ TASK = Task(
     ),
     build=build,
     default_examples=200,
+    needs=ModelNeeds(tokenizer=True),  # also any model with a tokenizer, e.g. a local checkpoint
     other_models=("random:gpt2", "gpt2-medium", "random:gpt2-medium", "gpt2-xl", "random:gpt2-xl"),
     suite_ablations=("corrupted",),
 )

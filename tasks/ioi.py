@@ -29,7 +29,7 @@ from tasks._text import (
     text_task_data,
 )
 from tasks._word_lists import IOI_BABA_TEMPLATES, IOI_NAMES, IOI_OBJECTS, IOI_PLACES
-from tasks.base import Task, TaskData
+from tasks.base import ModelNeeds, Task, TaskData
 
 NAME = "ioi"
 ANSWER_SLOT = " [A]"
@@ -132,6 +132,7 @@ TASK = Task(
     ),
     build=build,
     default_examples=100,
+    needs=ModelNeeds(tokenizer=True),  # also any model with a tokenizer, e.g. a local checkpoint
     other_models=("random:gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"),
     suite_ablations=("corrupted",),
 )

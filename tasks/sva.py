@@ -47,7 +47,7 @@ from tasks._text import (
     text_task_data,
     weighted_probability,
 )
-from tasks.base import Metric, Task, TaskData
+from tasks.base import Metric, ModelNeeds, Task, TaskData
 
 NAME = "sva"
 DATA = json.loads((Path(__file__).parent / "data" / "sva.json").read_text())
@@ -132,6 +132,7 @@ TASK = Task(
     ),
     build=build,
     default_examples=500,
+    needs=ModelNeeds(tokenizer=True),  # also any model with a tokenizer, e.g. a local checkpoint
     other_models=("random:gpt2", "gpt2-medium", "random:gpt2-medium", "gpt2-xl", "random:gpt2-xl"),
     suite_ablations=("corrupted",),
 )

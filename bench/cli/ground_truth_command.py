@@ -14,7 +14,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     derive = actions.add_parser("derive", help="write ground_truth/<task>.json")
     derive.add_argument(
-        "task", help="a Tracr task (tracr-reverse, tracr-xproportion) or a canonical one (ioi, greater-than, docstring)"
+        "task",
+        help="a Tracr task (tracr-reverse, tracr-xproportion), a canonical one (ioi, greater-than, docstring) "
+        "or a RASP program file (.py)",
     )
     derive.add_argument(
         "--detectable",
@@ -47,8 +49,13 @@ def canonical_payload(task: str, detectable: bool) -> dict:
 
 def run_derive(args: argparse.Namespace) -> int:
     from bench.canonical_circuits import CANONICAL
-    from bench.ground_truth import write_ground_truth
+    from bench.ground_truth import ground_truth_path, write_ground_truth
+    from tasks.user_tasks import find_task
 
+    if args.task.endswith(".py"):  # a RASP program file: derived into its cache, not into the package
+        task = find_task(args.task)
+        print(f"wrote {ground_truth_path(task.name, task.ground_truth_dir())}")
+        return 0
     if args.task in CANONICAL:
         payload = canonical_payload(args.task, args.detectable)
     elif args.task in _tracr_tasks():

@@ -14,9 +14,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.report import DEFAULT_REPORT, write_report
+    from bench.recheck import recheck_note
+    from bench.report import DEFAULT_REPORT, load_results, write_report
     from bench.results import DEFAULT_RESULTS_DIR
 
-    path = write_report(args.results_dir or DEFAULT_RESULTS_DIR, args.out or DEFAULT_REPORT)
+    results_dir = args.results_dir or DEFAULT_RESULTS_DIR
+    path = write_report(results_dir, args.out or DEFAULT_REPORT)
     print(f"wrote {path}")
+    note = recheck_note(load_results(results_dir))
+    if note:
+        print(note)
     return 0

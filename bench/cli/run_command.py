@@ -17,8 +17,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("run", help="run method adapters and write their edge scores")
     parser.add_argument("--all", action="store_true", help="every method on every task whose model is here")
     parser.add_argument("--method", help="method name (see `bench list methods`)")
-    parser.add_argument("--task", help="task name (see `bench list tasks`)")
-    parser.add_argument("--model", help="zoo model (default: the task's own model)")
+    parser.add_argument(
+        "--task", help="task name (see `bench list tasks`), a JSONL file of prompt pairs, or a RASP program file (.py)"
+    )
+    parser.add_argument(
+        "--model", help="zoo model, or a Hugging Face checkpoint directory (default: the task's own model)"
+    )
     parser.add_argument(
         "--ablation",
         default="corrupted",
@@ -34,9 +38,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="method parameter, repeatable (e.g. --option steps=20)",
     )
+    parser.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="setting of a task file, repeatable (JSONL: metric=logit-diff|prob-diff)",
+    )
     parser.add_argument("--methods", type=_names, help="with --all: comma-separated methods (default: all)")
-    parser.add_argument("--tasks", type=_names, help="with --all: comma-separated tasks (default: all)")
-    parser.add_argument("--models", type=_names, help="with --all: comma-separated models (default: each task's own)")
+    parser.add_argument(
+        "--tasks", type=_names, help="with --all: comma-separated tasks or task files (default: all built-in)"
+    )
+    parser.add_argument(
+        "--models",
+        type=_names,
+        help="with --all: comma-separated models or checkpoint directories (default: each task's own)",
+    )
     parser.add_argument("--seeds", type=_seeds, help="with --all: comma-separated seeds (default: 0)")
     parser.add_argument(
         "--ablations", type=_names, help="with --all: comma-separated ablations (default: each task's suite ablations)"
@@ -80,13 +97,22 @@ def run(args: argparse.Namespace) -> int:
 
     args.results_dir = args.results_dir or DEFAULT_RESULTS_DIR
     options = parse_options(args.option)
+    task_options = parse_options(args.task_option)
     if args.all:
-        return _run_all(args, options)
+        return _run_all(args, options, task_options)
     if not args.method or not args.task:
         print("error: give --method and --task, or --all", file=sys.stderr)
         return 2
     request = RunRequest(
-        args.method, args.task, args.model, args.ablation, args.seed, args.examples, options, args.data_seed
+        args.method,
+        args.task,
+        args.model,
+        args.ablation,
+        args.seed,
+        args.examples,
+        options,
+        args.data_seed,
+        task_options=task_options,
     )
     result, path = execute(request, args.results_dir)
     print(f"{_label(request)}: {len(result.edge_scores)} edges scored in {result.wall_time_s:.2f}s -> {path}")
@@ -133,12 +159,12 @@ def _label(request: RunRequest) -> str:
     from bench.results import variant_text
 
     variant = variant_text(request.variant())
-    return f"{request.task} / {request.method} / {request.ablation} / seed {request.seed}" + (
+    return f"{request.find_task().name} / {request.method} / {request.ablation} / seed {request.seed}" + (
         f" / {variant}" if variant else ""
     )
 
 
-def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
+def _run_all(args: argparse.Namespace, options: dict[str, object], task_options: dict[str, object]) -> int:
     from tqdm.auto import tqdm
 
     from bench.results import record_failure, result_exists
@@ -147,7 +173,15 @@ def _run_all(args: argparse.Namespace, options: dict[str, object]) -> int:
     from bench.zoo import ModelUnavailable, model_status
 
     requests = plan_suite(
-        args.methods, args.tasks, args.models, args.seeds, args.ablations, args.examples, options, args.data_seed
+        args.methods,
+        args.tasks,
+        args.models,
+        args.seeds,
+        args.ablations,
+        args.examples,
+        options,
+        args.data_seed,
+        task_options,
     )
     skipped, done, failed = 0, 0, 0
     statuses: dict[str, ModelStatus] = {}  # one availability probe per model, one line per missing model

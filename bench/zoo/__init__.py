@@ -8,6 +8,7 @@ Names:
     `siit-reverse`, `siit-xproportion`, `siit-sort`, `siit-hist`, `induction-2l`: trained here
         with known circuits; their weights ship with CDBench (`bench.zoo.trained.published`).
     Any name a plugin registers with `bench.api.register_model` (`bench.model_registry.MODELS`).
+    A checkpoint directory, or `local:<name>@<hash>`: a user's own model (`bench.zoo.local`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bench.registry import UnknownNameError
 from bench.runtime import enable_edge_hooks
 from bench.zoo.architectures import HUB_ARCHITECTURES
 from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random_hub_model
+from bench.zoo.local import is_local_name, load_local
 from bench.zoo.trained import TRAINED_MODELS, load_trained, trained_status
 
 RANDOM_PREFIX = "random:"
@@ -33,7 +35,7 @@ __all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_graph", "mode
 @dataclass(frozen=True)
 class ModelStatus:
     name: str
-    kind: str  # "hub", "random", "tracr", "trained" or "plugin"
+    kind: str  # "hub", "random", "tracr", "trained", "plugin" or "local"
     available: bool
     reason: str
 
@@ -45,14 +47,22 @@ def model_names(include_random: bool = True) -> list[str]:
     return names + MODELS.names()
 
 
+def _is_user_model(name: str) -> bool:
+    """A checkpoint directory or a model registered in this process; a zoo name wins over a
+    directory of the same name."""
+    return name not in model_names() and is_local_name(name)
+
+
 def _check_name(name: str) -> None:
-    if name not in model_names():
-        raise UnknownNameError("model", name, model_names())
+    if name not in model_names() and not is_local_name(name):
+        raise UnknownNameError("model", name, [*model_names(), "PATH (a Hugging Face checkpoint directory)"])
 
 
 def model_status(name: str) -> ModelStatus:
     """Whether `name` can be loaded here, without loading or downloading it."""
     _check_name(name)
+    if _is_user_model(name):
+        return ModelStatus(name, "local", True, "a local checkpoint or a model given from Python")
     if name in TRACR_MODELS:
         return ModelStatus(name, "tracr", True, "compiled locally with tracr")
     if name in TRAINED_MODELS:
@@ -75,7 +85,9 @@ def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransform
             shipped weights are missing or altered (one-line message).
     """
     _check_name(name)
-    if name in TRACR_MODELS:
+    if _is_user_model(name):
+        model = load_local(name, device)
+    elif name in TRACR_MODELS:
         from bench.zoo.tracr_models import build_tracr_model
 
         model = build_tracr_model(TRACR_MODELS[name]).model

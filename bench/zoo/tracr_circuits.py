@@ -17,14 +17,18 @@ invisible to every method, so it is measured, per ablation kind, and written dow
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from transformer_lens import HookedTransformer
 
 from bench.detectability import DETECTABLE_RULE, detectable_edges
 from bench.graph import Graph
 from bench.zoo import TRACR_MODELS, load_model
-from bench.zoo.tracr_models import build_tracr_model
+from bench.zoo.tracr_models import TracrModel, build_tracr_model
+
+if TYPE_CHECKING:
+    from tasks.base import Task
 
 WEIGHT_TOL = 1e-6
 
@@ -62,9 +66,11 @@ def residual_reads_and_writes(model: torch.nn.Module, graph: Graph) -> tuple[dic
 
 def derive_circuit(model_name: str) -> dict[str, Any]:
     """Edges whose writer and reader share residual dimensions, with the shared labels."""
-    program = TRACR_MODELS[model_name]
-    tracr = build_tracr_model(program)
-    model = load_model(model_name)
+    return circuit_of(build_tracr_model(TRACR_MODELS[model_name]), load_model(model_name))
+
+
+def circuit_of(tracr: TracrModel, model: HookedTransformer) -> dict[str, Any]:
+    """`derive_circuit` for a compiled program and its converted model (built-in or a user's file)."""
     graph = Graph.from_model(model)
     labels = [stable_label(label) for label in tracr.assembled.residual_labels]
     reads, writes = residual_reads_and_writes(model, graph)
@@ -76,32 +82,38 @@ def derive_circuit(model_name: str) -> dict[str, Any]:
     return {"edges": list(shared), "nodes": graph.nodes_of(list(shared)), "shared_residual_labels": shared}
 
 
-def tracr_detectable_edges(task_name: str, edges: list[str], ablation: str, seed: int = 0) -> list[str]:
+def tracr_detectable_edges(task_name: str | Task, edges: list[str], ablation: str, seed: int = 0) -> list[str]:
     """The circuit edges detectable under `ablation` on the task's default examples."""
-    from tasks import TASKS
+    from tasks.user_tasks import find_task
 
-    task = TASKS.get(task_name)
+    task = find_task(task_name) if isinstance(task_name, str) else task_name
     model = load_model(task.model)
     data = task.build(model, task.default_examples, seed)
     return detectable_edges(model, data, edges, ablation, seed, chunk=len(edges))
 
 
-def ground_truth_payload(task_name: str) -> dict[str, Any]:
-    """The full ground-truth file for a Tracr task, ready for `write_ground_truth`."""
-    from tasks import TASKS
+def ground_truth_payload(task_name: str | Task, tracr: TracrModel | None = None) -> dict[str, Any]:
+    """The full ground-truth file for a Tracr task, ready for `write_ground_truth`: a built-in
+    task by name, or a task of a user's program file with its compiled program `tracr`."""
+    from tasks.user_tasks import find_task
 
-    task = TASKS.get(task_name)
-    circuit = derive_circuit(task.model)
-    detectable = {kind: tracr_detectable_edges(task_name, circuit["edges"], kind) for kind in task.ablations}
+    task = find_task(task_name) if isinstance(task_name, str) else task_name
+    if tracr is None:
+        circuit = derive_circuit(task.model)
+        program = f"tracr.compiler.lib, program {TRACR_MODELS[task.model]!r} ({task.citation})"
+    else:
+        circuit = circuit_of(tracr, load_model(task.model))
+        program = task.citation
+    detectable = {kind: tracr_detectable_edges(task, circuit["edges"], kind) for kind in task.ablations}
     return {
-        "task": task_name,
+        "task": task.name,
         "model": task.model,
         "granularity": "edge",
         "source": {
             "kind": "derived from the compiled weights (exact)",
-            "program": f"tracr.compiler.lib, program {TRACR_MODELS[task.model]!r} ({task.citation})",
+            "program": program,
             "rule": "u->v is in the circuit iff the residual dimensions u writes overlap those v reads",
-            "generated_by": "python -m bench ground-truth derive " + task_name,
+            "generated_by": "python -m bench ground-truth derive " + task.name,
         },
         "detectable_rule": DETECTABLE_RULE,
         "nodes": circuit["nodes"],

@@ -23,7 +23,7 @@ would buy nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,47 @@ from tracr.rasp import rasp
 from tracr.transformer.encoder import CategoricalEncoder
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-TRACR_PROGRAMS: tuple[str, ...] = ("reverse", "xproportion")
 MAX_SEQ_LEN = 5
 COMPILER_BOS = "BOS"
+
+
+@dataclass(frozen=True)
+class RaspProgram:
+    """A RASP program and what tracr needs to compile it: the built-in programs and a user's
+    program file (`tasks.rasp_file_task`) are both one of these, compiled, converted and given
+    ground truth by the same code.
+
+    Attributes:
+        name: short name (the model is `tracr-<name>` for the built-in programs).
+        make_program: builds the program's output SOp (called once per compilation).
+        vocab: the input tokens.
+        max_seq_len: the longest input.
+        compiler_bos: the BOS token tracr prepends (must not be in `vocab`).
+        n_examples: the default number of examples of its task (None: the task decides).
+        source: where the program comes from, for ground-truth files and `bench list`.
+    """
+
+    name: str
+    make_program: Callable[[], rasp.SOp]
+    vocab: tuple
+    max_seq_len: int = MAX_SEQ_LEN
+    compiler_bos: str = COMPILER_BOS
+    n_examples: int | None = None
+    source: str = ""
+
+
+BUILTIN_PROGRAMS: dict[str, RaspProgram] = {
+    "reverse": RaspProgram(
+        "reverse", lambda: lib.make_reverse(rasp.tokens), (1, 2, 3), source="tracr lib.make_reverse"
+    ),
+    "xproportion": RaspProgram(
+        "xproportion",
+        lambda: lib.make_frac_prevs((rasp.tokens == "x").named("is_x")),
+        ("w", "x", "y", "z"),
+        source="tracr lib.make_frac_prevs",
+    ),
+}
+TRACR_PROGRAMS: tuple[str, ...] = tuple(BUILTIN_PROGRAMS)
 
 
 @dataclass(frozen=True)
@@ -50,6 +88,7 @@ class TracrModel:
     program: rasp.SOp
     vocab: tuple
     max_seq_len: int
+    compiler_bos: str = COMPILER_BOS
 
     @property
     def categorical(self) -> bool:
@@ -59,7 +98,7 @@ class TracrModel:
     def encode(self, inputs: Sequence[Sequence[Any]]) -> torch.Tensor:
         """Token ids ``[batch, 1 + seq]`` (BOS prepended) for equal-length inputs."""
         enc = self.assembled.input_encoder
-        ids = [enc.encode([COMPILER_BOS, *x]) for x in inputs]
+        ids = [enc.encode([self.compiler_bos, *x]) for x in inputs]
         return torch.tensor(ids, dtype=torch.long)
 
     def encode_padded(
@@ -71,7 +110,7 @@ class TracrModel:
         if padding_side not in ("left", "right"):
             raise ValueError(f"unknown padding side {padding_side!r}; valid choices: left, right")
         enc = self.assembled.input_encoder
-        rows = [enc.encode([COMPILER_BOS, *x]) for x in inputs]
+        rows = [enc.encode([self.compiler_bos, *x]) for x in inputs]
         width = max(len(row) for row in rows)
         ids = torch.full((len(rows), width), enc.pad_encoding, dtype=torch.long)
         mask = torch.zeros(len(rows), width, dtype=torch.long)
@@ -92,19 +131,6 @@ class TracrModel:
             dec = self.assembled.output_encoder.decode
             return [dec(row) for row in logits.argmax(-1).tolist()]
         return logits[..., 0].tolist()
-
-
-def _compile(program: str) -> tuple[rasp.SOp, tuple, Any]:
-    if program == "reverse":
-        sop = lib.make_reverse(rasp.tokens)
-        vocab: tuple = (1, 2, 3)
-    else:
-        sop = lib.make_frac_prevs((rasp.tokens == "x").named("is_x"))
-        vocab = ("w", "x", "y", "z")
-    assembled = compiling.compile_rasp_to_model(
-        sop, vocab=set(vocab), max_seq_len=MAX_SEQ_LEN, compiler_bos=COMPILER_BOS
-    )
-    return sop, vocab, assembled
 
 
 def _unembedding(assembled: Any, sop: rasp.SOp) -> np.ndarray:
@@ -178,17 +204,34 @@ def _to_hooked_transformer(assembled: Any, sop: rasp.SOp) -> HookedTransformer:
     return model.eval()
 
 
-@functools.cache
-def build_tracr_model(program: str) -> TracrModel:
-    """Compile ``program`` (one of ``TRACR_PROGRAMS``) and convert it to TransformerLens."""
-    if program not in TRACR_PROGRAMS:
-        raise ValueError(f"unknown tracr program {program!r}; valid choices: {', '.join(TRACR_PROGRAMS)}")
-    sop, vocab, assembled = _compile(program)
+def compile_program(program: RaspProgram) -> TracrModel:
+    """Compile `program` with tracr and convert it to TransformerLens (not cached; see
+    `build_tracr_model`)."""
+    sop = program.make_program()
+    assembled = compiling.compile_rasp_to_model(
+        sop, vocab=set(program.vocab), max_seq_len=program.max_seq_len, compiler_bos=program.compiler_bos
+    )
     return TracrModel(
-        name=f"tracr-{program}",
+        name=f"tracr-{program.name}",
         model=_to_hooked_transformer(assembled, sop),
         assembled=assembled,
         program=sop,
-        vocab=vocab,
-        max_seq_len=MAX_SEQ_LEN,
+        vocab=tuple(program.vocab),
+        max_seq_len=program.max_seq_len,
+        compiler_bos=program.compiler_bos,
     )
+
+
+def build_tracr_model(program: str | RaspProgram) -> TracrModel:
+    """Compile ``program`` (a name in ``BUILTIN_PROGRAMS``, or a `RaspProgram`) and convert it to
+    TransformerLens, once per process."""
+    if isinstance(program, str):
+        if program not in BUILTIN_PROGRAMS:
+            raise ValueError(f"unknown tracr program {program!r}; valid choices: {', '.join(TRACR_PROGRAMS)}")
+        program = BUILTIN_PROGRAMS[program]
+    return _compiled(program)
+
+
+@functools.cache
+def _compiled(program: RaspProgram) -> TracrModel:
+    return compile_program(program)

@@ -1,6 +1,6 @@
 """The same three plugins registered by decorator calls, for `--plugin` without installing:
 
-    PYTHONPATH=examples/cdbench-example-plugin/src python -m bench list --plugin cdbench_example_plugin.register
+PYTHONPATH=examples/cdbench-example-plugin/src python -m bench list --plugin cdbench_example_plugin.register
 """
 
 from __future__ import annotations
