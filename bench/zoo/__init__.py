@@ -3,7 +3,11 @@
 Names:
     `gpt2`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`, `attn-only-4l`, `redwood_attn_2l`:
         real weights from the Hugging Face hub, through TransformerLens.
-    `random:<hub name>`: the same architecture with seeded random weights (offline).
+    `EleutherAI/pythia-70m` ... `pythia-2.8b`, `Qwen/Qwen2.5-0.5B`, `google/gemma-2-2b`,
+    `meta-llama/Llama-3.2-1B`, `meta-llama/Llama-3.1-8B`, `mistralai/Mistral-7B-v0.1` (aliases
+        `qwen2.5`, `gemma2`, `llama3`, ...: `bench.zoo.architectures.ALIASES`): the same.
+    `random:<hub name>`: the same architecture with seeded random weights (offline);
+        `random:<hub name>@tiny` or `@n_layers=2,d_model=64,...` resizes it, flags kept.
     `tracr-reverse`, `tracr-xproportion`: compiled here from RASP programs with tracr.
     `siit-reverse`, `siit-xproportion`, `siit-sort`, `siit-hist`, `induction-2l`: trained here
         with known circuits; their weights ship with CDBench (`bench.zoo.trained.published`).
@@ -18,7 +22,7 @@ from transformer_lens import HookedTransformer
 from bench.graph import Graph, GraphSpec
 from bench.registry import UnknownNameError
 from bench.runtime import enable_edge_hooks
-from bench.zoo.architectures import HUB_ARCHITECTURES
+from bench.zoo.architectures import HUB_ARCHITECTURES, HubArchitecture, resolve_architecture
 from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random_hub_model
 from bench.zoo.trained import TRAINED_MODELS, load_trained, trained_status
 
@@ -43,8 +47,31 @@ def model_names(include_random: bool = True) -> list[str]:
     return names
 
 
+def hub_architecture(name: str) -> HubArchitecture | None:
+    """The architecture of a hub name, alias or `random:` name (resized after `@`), else None.
+
+    Raises:
+        UnknownNameError: a malformed size after `@` (the message names the valid fields).
+    """
+    try:
+        return resolve_architecture(name.removeprefix(RANDOM_PREFIX))
+    except ValueError as err:
+        unknown = UnknownNameError("model", name, model_names())
+        unknown.message = f"bad model name {name!r}: {err}"
+        raise unknown from None
+
+
+def is_model_name(name: str) -> bool:
+    """Whether `name` names a zoo model (aliases and resized `random:` models included)."""
+    if name in model_names():
+        return True
+    arch = hub_architecture(name)
+    # Real weights exist only at the hub's own size.
+    return arch is not None and (name.startswith(RANDOM_PREFIX) or "@" not in name)
+
+
 def _check_name(name: str) -> None:
-    if name not in model_names():
+    if not is_model_name(name):
         raise UnknownNameError("model", name, model_names())
 
 
@@ -57,11 +84,11 @@ def model_status(name: str) -> ModelStatus:
         return ModelStatus(name, "trained", *trained_status(name))
     if name.startswith(RANDOM_PREFIX):
         return ModelStatus(name, "random", True, "random weights, built locally")
-    ok, reason = availability(HUB_ARCHITECTURES[name])
+    ok, reason = availability(hub_architecture(name))
     return ModelStatus(name, "hub", ok, reason)
 
 
-def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransformer:
+def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
     """Load a zoo model in eval mode with the graph's hooks enabled (a trained model from its
     shipped weights, checked against their sha256).
 
@@ -78,9 +105,9 @@ def load_model(name: str, seed: int = 0, device: str = "cpu") -> HookedTransform
     elif name in TRAINED_MODELS:
         model = load_trained(name)
     elif name.startswith(RANDOM_PREFIX):
-        model = random_hub_model(HUB_ARCHITECTURES[name.removeprefix(RANDOM_PREFIX)], seed, device)
+        model = random_hub_model(hub_architecture(name), seed, device, dtype)
     else:
-        model = load_hub_model(HUB_ARCHITECTURES[name], device)
+        model = load_hub_model(hub_architecture(name), device, dtype)
     model.eval()
     return enable_edge_hooks(model)
 
@@ -89,9 +116,9 @@ def model_graph(name: str) -> Graph:
     """The edge graph of a zoo model. For hub models it comes from the architecture table, so
     ground truth can be checked (and `bench list` can count edges) without the weights."""
     _check_name(name)
-    hub_name = name.removeprefix(RANDOM_PREFIX)
-    if hub_name in HUB_ARCHITECTURES:
-        config = HUB_ARCHITECTURES[hub_name].config
+    arch = hub_architecture(name)
+    if arch is not None:
+        config = arch.config
         n_layers = config["n_layers"]
         mlp_layers = tuple(not config.get("attn_only", False) for _ in range(n_layers))
         return Graph(GraphSpec(n_layers, config["n_heads"], mlp_layers, bool(config.get("parallel_attn_mlp", False))))
