@@ -431,9 +431,10 @@ def post_norm_head_writes(norm: torch.nn.Module, per_head: torch.Tensor) -> torc
     """Split an RMSNorm applied to the sum over heads (dim -2) into per-head writes that sum to
     it: each head's output divided by the sum's RMS (computed as TransformerLens's RMSNorm does,
     in float32) times the norm's weight."""
-    total = per_head.sum(-2, keepdim=True).float()
+    wide = per_head if per_head.dtype in (torch.float32, torch.float64) else per_head.float()
+    total = wide.sum(-2, keepdim=True)
     scale = (total.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt()
-    return (per_head.float() / scale).to(per_head.dtype) * norm.w
+    return (wide / scale).to(per_head.dtype) * norm.w
 
 
 class _PrefixMix(torch.autograd.Function):
