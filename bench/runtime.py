@@ -583,7 +583,8 @@ class _GradientHooks:
                     flat = grad.permute(2, 0, 1, 3).reshape(grad.shape[2], -1)
                     self.scores[:n_up, columns] += (self.deltas[:n_up] @ flat.T.to(self.deltas.dtype)).float()
                 else:
-                    self.scores[:n_up, first_dst] += (self.deltas[:n_up] @ grad.reshape(-1).to(self.deltas.dtype)).float()
+                    flat = grad.reshape(-1).to(self.deltas.dtype)
+                    self.scores[:n_up, first_dst] += (self.deltas[:n_up] @ flat).float()
 
         return on_grad
 

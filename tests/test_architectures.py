@@ -29,7 +29,7 @@ def family_model(family: str) -> HookedTransformer:
         for name, param in model.named_parameters():
             last = name.split(".")[-1]
             post_norm_bias = last == "b_O" and model.cfg.use_normalization_before_and_after
-            if last.startswith("b_") and not post_norm_bias or last.startswith("_b_"):
+            if (last.startswith("b_") and not post_norm_bias) or last.startswith("_b_"):
                 param.copy_(0.1 * torch.randn(param.shape, generator=gen, dtype=param.dtype))
             elif last == "w" and param.dim() == 1:
                 param.copy_(1 + 0.2 * torch.randn(param.shape, generator=gen, dtype=param.dtype))
@@ -88,7 +88,9 @@ def source_output(model: HookedTransformer, cache: dict, source: str) -> torch.T
     return out
 
 
-def hand_patched_logits(model: HookedTransformer, clean: torch.Tensor, corrupt: torch.Tensor, edge: str) -> torch.Tensor:
+def hand_patched_logits(
+    model: HookedTransformer, clean: torch.Tensor, corrupt: torch.Tensor, edge: str
+) -> torch.Tensor:
     """The clean forward with one edge's destination reading the source's corrupted output
     instead of its clean one, by a plain hook on that destination's input."""
     source, destination = edge.split("->")
@@ -164,9 +166,8 @@ def test_mask_gradient_equals_finite_differences(family: str) -> None:
             up[s, d] += eps
             down[s, d] -= eps
             with torch.no_grad():
-                fd = (objective(runtime.forward(clean, up, ablated)) - objective(runtime.forward(clean, down, ablated))) / (
-                    2 * eps
-                )
+                high, low = (objective(runtime.forward(clean, m, ablated)) for m in (up, down))
+            fd = (high - low) / (2 * eps)
             assert float(mask.grad[s, d]) == pytest.approx(float(fd), abs=1e-7, rel=1e-5)
             if level == 1.0:
                 assert float(eap[s, d]) == pytest.approx(float(fd), abs=1e-7, rel=1e-5)

@@ -96,6 +96,7 @@ HUB_ARCHITECTURES: dict[str, HubArchitecture] = {
     ]
 }
 
+
 def _pythia(n_layers: int, d_model: int, n_heads: int) -> dict[str, Any]:
     """GPT-NeoX as TransformerLens builds Pythia: parallel attention and MLP, rotary on a
     quarter of each head's dimensions, LayerNorm, untied embeddings."""
@@ -149,7 +150,9 @@ def _llama3(n_layers: int, d_model: int, n_heads: int, d_mlp: int, ntk_factor: f
     }
 
 
-_PYTHIA_SOURCE = "Biderman et al. 2023, Table 1; Hugging Face config.json (hidden_size, num_attention_heads, rotary_pct 0.25)"
+_PYTHIA_SOURCE = (
+    "Biderman et al. 2023, Table 1; Hugging Face config.json (hidden_size, num_attention_heads, rotary_pct 0.25)"
+)
 _TL_SOURCE = "TransformerLens 3.9 loading_from_pretrained.py (hard-coded config of this model)"
 
 _MODERN = [
@@ -341,6 +344,8 @@ def resized_config(config: dict[str, Any], overrides: dict[str, int]) -> dict[st
     if "n_key_value_heads" in known and "n_key_value_heads" not in config:
         known.pop("n_key_value_heads")
     out.update(known)
+    if out["d_vocab"] != config["d_vocab"]:
+        out.pop("tokenizer_name", None)  # the real tokenizer would emit ids past the vocabulary
     n_heads, d_model = out["n_heads"], out["d_model"]
     if d_model % n_heads:
         raise ValueError(f"d_model={d_model} is not a multiple of n_heads={n_heads}")

@@ -92,13 +92,12 @@ def random_hub_model(
     arch: HubArchitecture, seed: int, device: str = "cpu", dtype: str = "float32"
 ) -> HookedTransformer:
     """The same architecture with seeded random weights (nothing downloaded); it has the real
-    tokenizer only when that is cached locally and the vocabulary is the real one. The
+    tokenizer only when that is cached locally (and the vocabulary was not resized). The
     weights are drawn in float32 and then cast, so a bf16 model is the fp32 one rounded."""
     fields = {k: v for k, v in arch.config.items() if k != "tokenizer_name"}
     cfg = HookedTransformerConfig(**fields, seed=seed, device=device, model_name=f"random:{arch.name}")
     torch.manual_seed(seed)
-    full_vocab = "@" not in arch.name or "d_vocab" not in arch.name and not arch.name.endswith("@tiny")
-    model = HookedTransformer(cfg, tokenizer=cached_tokenizer(arch) if full_vocab else None)
+    model = HookedTransformer(cfg, tokenizer=cached_tokenizer(arch))
     if dtype != "float32":
         model = model.to(getattr(torch, dtype))
         model.cfg.dtype = getattr(torch, dtype)
