@@ -15,7 +15,7 @@ from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
 from bench.scoring import HIGHER_IS_BETTER, faithfulness, ground_truth_recovery
-from bench.zoo import load_model, model_names
+from bench.zoo import is_model_name, load_model, model_names
 from methods import METHODS
 from tasks import TASKS
 
@@ -43,9 +43,9 @@ class RunRequest:
         options = self.resolved_options()
         task = TASKS.get(self.task)
         model = self.model or task.model
-        if model not in model_names():
+        if not is_model_name(model):
             raise UnknownNameError("model", model, model_names())
-        if model not in task.models:
+        if not task.runs_on(model):
             raise IncompatibleChoice(
                 f"task {self.task!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
             )

@@ -115,6 +115,8 @@ class Task:
         other_models: zoo models besides `model` the task can run on (e.g. `random:gpt2`).
         suite_ablations: the ablations `bench run --all` uses for this task by default.
         metric: the task metric in a few words, for `bench list` (e.g. "logit diff IO - S").
+        any_hub_model: the task needs nothing but a vocabulary, so it also runs on every hub
+            architecture and its `random:` stand-ins (resized ones included).
     """
 
     name: str
@@ -127,10 +129,21 @@ class Task:
     other_models: tuple[str, ...] = ()
     suite_ablations: tuple[str, ...] = ("corrupted",)
     metric: str = ""
+    any_hub_model: bool = False
 
     @property
     def models(self) -> tuple[str, ...]:
         return (self.model, *self.other_models)
+
+    def runs_on(self, model: str) -> bool:
+        """Whether the task can run on zoo model `model` (a name the zoo knows)."""
+        if model in self.models:
+            return True
+        if not self.any_hub_model:
+            return False
+        from bench.zoo import hub_architecture  # the zoo imports TransformerLens: only when asked
+
+        return hub_architecture(model) is not None
 
 
 def token_pairs_dataset(clean: torch.Tensor, corrupted: torch.Tensor) -> Dataset:
