@@ -15,7 +15,7 @@ from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
 from bench.scoring import HIGHER_IS_BETTER, faithfulness, ground_truth_recovery
-from bench.zoo import is_model_name, load_model, model_names
+from bench.zoo import is_model_name, load_model, model_names, split_dtype, with_dtype
 from methods import METHODS
 from tasks import TASKS
 
@@ -37,15 +37,17 @@ class RunRequest:
     n_examples: int | None = None
     options: dict[str, Any] | None = None
     data_seed: int | None = None
+    dtype: str | None = None
+    device: str = "cpu"
 
     def resolve(self) -> RunKey:
         """Check every name and option before any work starts; fill in the defaults."""
         options = self.resolved_options()
         task = TASKS.get(self.task)
-        model = self.model or task.model
+        model = with_dtype(self.model or task.model, self.dtype)  # a bf16 model is keyed apart
         if not is_model_name(model):
             raise UnknownNameError("model", model, model_names())
-        if not task.runs_on(model):
+        if not task.runs_on(split_dtype(model)[0]):
             raise IncompatibleChoice(
                 f"task {self.task!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
             )
@@ -93,7 +95,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     key = request.resolve()
     task = TASKS.get(key.task)
     method = METHODS.get(key.method)
-    model = load_model(key.model, seed=key.seed)
+    model = load_model(key.model, seed=key.seed, device=request.device)
     runtime = MaskedRuntime(model)
     data = task.build(model, key.n_examples, key.data_seed)
     options = method.resolve_options(request.options)

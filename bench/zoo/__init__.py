@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from transformer_lens import HookedTransformer
 
 from bench.graph import Graph, GraphSpec
@@ -27,6 +28,45 @@ from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random
 from bench.zoo.trained import TRAINED_MODELS, load_trained, trained_status
 
 RANDOM_PREFIX = "random:"
+DTYPE_SEPARATOR = "~"
+DTYPES = ("float32", "bfloat16", "float16")
+"""Precisions a model runs in: `<model>~bfloat16` (or `bench run --dtype bfloat16`) is that model
+in bf16, a model (and a result key) of its own; no suffix means float32."""
+
+
+def split_dtype(name: str) -> tuple[str, str]:
+    """`"llama3~bfloat16"` -> `("llama3", "bfloat16")`; no suffix -> float32.
+
+    Raises:
+        UnknownNameError: an unknown precision after `~` (the message lists the valid ones).
+    """
+    base, sep, dtype = name.partition(DTYPE_SEPARATOR)
+    if not sep:
+        return name, "float32"
+    if dtype not in DTYPES:
+        raise UnknownNameError("dtype", dtype, list(DTYPES))
+    return base, dtype
+
+
+def with_dtype(name: str, dtype: str | None) -> str:
+    """The model name a run in `dtype` is keyed by (float32 keeps the plain name, so existing
+    results keep their keys)."""
+    base, current = split_dtype(name)
+    dtype = dtype or current
+    if dtype not in DTYPES:
+        raise UnknownNameError("dtype", dtype, list(DTYPES))
+    return base if dtype == "float32" else f"{base}{DTYPE_SEPARATOR}{dtype}"
+
+
+def best_device() -> str:
+    """The best device here: CUDA, then Apple's MPS, then the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
 TRACR_MODELS = {"tracr-reverse": "reverse", "tracr-xproportion": "xproportion"}
 
 __all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_graph", "model_names", "model_status"]
@@ -62,7 +102,8 @@ def hub_architecture(name: str) -> HubArchitecture | None:
 
 
 def is_model_name(name: str) -> bool:
-    """Whether `name` names a zoo model (aliases and resized `random:` models included)."""
+    """Whether `name` names a zoo model (aliases, resized `random:` models and `~dtype` included)."""
+    name = split_dtype(name)[0]
     if name in model_names():
         return True
     arch = hub_architecture(name)
@@ -78,6 +119,7 @@ def _check_name(name: str) -> None:
 def model_status(name: str) -> ModelStatus:
     """Whether `name` can be loaded here, without loading or downloading it."""
     _check_name(name)
+    name = split_dtype(name)[0]
     if name in TRACR_MODELS:
         return ModelStatus(name, "tracr", True, "compiled locally with tracr")
     if name in TRAINED_MODELS:
@@ -88,9 +130,10 @@ def model_status(name: str) -> ModelStatus:
     return ModelStatus(name, "hub", ok, reason)
 
 
-def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
+def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str | None = None) -> HookedTransformer:
     """Load a zoo model in eval mode with the graph's hooks enabled (a trained model from its
-    shipped weights, checked against their sha256).
+    shipped weights, checked against their sha256), in `dtype` (default: the name's `~dtype`
+    suffix, else float32) on `device` ("auto": `best_device()`).
 
     Raises:
         UnknownNameError: `name` is not in the zoo (the message lists the valid names).
@@ -98,6 +141,9 @@ def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str = "floa
             shipped weights are missing or altered (one-line message).
     """
     _check_name(name)
+    name, named_dtype = split_dtype(name)
+    dtype = dtype or named_dtype
+    device = best_device() if device == "auto" else device
     if name in TRACR_MODELS:
         from bench.zoo.tracr_models import build_tracr_model
 
@@ -108,6 +154,11 @@ def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str = "floa
         model = random_hub_model(hub_architecture(name), seed, device, dtype)
     else:
         model = load_hub_model(hub_architecture(name), device, dtype)
+    if name in TRACR_MODELS or name in TRAINED_MODELS:
+        model = model.to(device)
+        if dtype != "float32":
+            model = model.to(getattr(torch, dtype))
+            model.cfg.dtype = getattr(torch, dtype)
     model.eval()
     return enable_edge_hooks(model)
 
@@ -116,6 +167,7 @@ def model_graph(name: str) -> Graph:
     """The edge graph of a zoo model. For hub models it comes from the architecture table, so
     ground truth can be checked (and `bench list` can count edges) without the weights."""
     _check_name(name)
+    name = split_dtype(name)[0]
     arch = hub_architecture(name)
     if arch is not None:
         config = arch.config
