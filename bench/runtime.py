@@ -126,12 +126,13 @@ class MaskedRuntime:
             yield
 
     def _call(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        """The model's forward on `tokens` with their padding (inside `_hooked`)."""
-        return self.model(tokens, **forward_kwargs(self.model, tokens, attention_mask))
+        """The model's forward on `tokens` with their padding (inside `_hooked`); logits in at
+        least float32, so metrics and scores of a bf16 model are computed in float32."""
+        return _widen(self.model(tokens, **forward_kwargs(self.model, tokens, attention_mask)))
 
     def run(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Plain logits of a (possibly padded) batch: `[batch, pos, d_vocab_out]`."""
-        return padded_forward(self.model, tokens, attention_mask)
+        return _widen(padded_forward(self.model, tokens, attention_mask))
 
     @torch.no_grad()
     def source_outputs(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -425,6 +426,11 @@ class MaskedRuntime:
                 hooks.scoring = True
             objective(logits).backward()
         return hooks.scores, input_grad
+
+
+def _widen(logits: torch.Tensor) -> torch.Tensor:
+    """Half-precision logits as float32 (a no-op for float32 and float64 models)."""
+    return logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
 
 
 def post_norm_head_writes(norm: torch.nn.Module, per_head: torch.Tensor) -> torch.Tensor:
