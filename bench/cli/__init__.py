@@ -8,6 +8,7 @@ import sys
 from bench.cli import (
     check_command,
     draw_command,
+    estimate_command,
     ground_truth_command,
     list_command,
     models_command,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     draw_command.add_parser(commands)
     check_command.add_parser(commands)
     models_command.add_parser(commands)
+    estimate_command.add_parser(commands)
     return parser
 
 
