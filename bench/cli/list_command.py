@@ -31,6 +31,16 @@ def _table(title: str, rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def _edges(name: str) -> str:
+    """The graph's edge count of a hub architecture, by closed form from its table entry (no
+    model built); blank for models built here (their graph needs the model)."""
+    from bench.zoo import hub_architecture
+    from bench.zoo.architectures import edge_count
+
+    arch = hub_architecture(name)
+    return "" if arch is None else f"{edge_count(arch.config):,} edges"
+
+
 def run(args: argparse.Namespace) -> int:
     blocks = []
     if args.what in ("all", "methods"):
@@ -51,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         blocks.append(_table("tasks:", rows))
     if args.what in ("all", "models"):
         statuses = [model_status(name) for name in model_names(include_random=args.what == "models")]
-        rows = [(s.name, s.kind, "available" if s.available else "unavailable", s.reason) for s in statuses]
+        rows = [
+            (s.name, s.kind, _edges(s.name), "available" if s.available else "unavailable", s.reason) for s in statuses
+        ]
         note = "" if args.what == "models" else " (random:<hub model> variants: `bench list models`)"
         blocks.append(_table(f"models{note}:", rows))
     print("\n\n".join(blocks))
