@@ -573,13 +573,15 @@ class _GradientHooks:
         self.rt = runtime
         self.graph = runtime.graph
         self.deltas = deltas  # [S, B*P*D]
-        # Scores accumulate in float32 whatever the model's dtype (bf16 sums lose digits fast).
-        self.scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=torch.float32)
+        # Scores accumulate in at least float32 (bf16 sums lose digits fast); float64 stays.
+        wide = torch.float32 if deltas.dtype in (torch.bfloat16, torch.float16) else deltas.dtype
+        self.scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=wide)
         self.scoring = True  # off while a backward runs for another objective
         self.start: torch.Tensor | None = None  # the input embedding leaf of the forward
 
     def _accumulate(self, first_dst: int, columns: torch.Tensor | None = None) -> Callable:
         n_up = int(self.graph.n_upstream[first_dst])
+        wide = self.scores.dtype
 
         def on_grad(grad: torch.Tensor) -> None:
             if not self.scoring:
@@ -587,10 +589,10 @@ class _GradientHooks:
             with torch.no_grad():
                 if grad.dim() == 4:  # per-head inputs [B, P, H, D] -> [H, B*P*D]
                     flat = grad.permute(2, 0, 1, 3).reshape(grad.shape[2], -1)
-                    self.scores[:n_up, columns] += (self.deltas[:n_up] @ flat.T.to(self.deltas.dtype)).float()
+                    self.scores[:n_up, columns] += (self.deltas[:n_up] @ flat.T.to(self.deltas.dtype)).to(wide)
                 else:
                     flat = grad.reshape(-1).to(self.deltas.dtype)
-                    self.scores[:n_up, first_dst] += (self.deltas[:n_up] @ flat).float()
+                    self.scores[:n_up, first_dst] += (self.deltas[:n_up] @ flat).to(wide)
 
         return on_grad
 
