@@ -153,6 +153,7 @@ class IncrementalRuntime:
             and not cfg.load_in_4bit
             and set(attn._parameters) <= PER_HEAD_PARAMETERS | {"b_O"}
             and getattr(attn, "q_norm", None) is None
+            and not cfg.use_normalization_before_and_after  # a post-norm mixes every head's write
         )
         self._subsets: OrderedDict[tuple[int, tuple[int, ...]], torch.nn.Module] = OrderedDict()
         self._subset_bytes = 0
@@ -281,8 +282,10 @@ class IncrementalRuntime:
         """New deltas `{source: [R, B, P, D]}` of the heads of `layer` with a touched input."""
         graph = self.graph
         first = graph.layer_head_dst[layer].start
-        heads = sorted({(dst - first) // 3 for dst in touched})
         computed = self._computed_heads(layer, touched)
+        # After a post-attention norm every head's write depends on every head (the norm's scale).
+        post_norm = self.model.cfg.use_normalization_before_and_after
+        heads = computed if post_norm else sorted({(dst - first) // 3 for dst in touched})
         n_rows, n_computed = m.shape[0], len(computed)
         dsts = [first + 3 * head + letter for head in computed for letter in range(3)]
         columns = torch.stack([self._state_input(state, d) for d in dsts]).expand(n_rows, -1, -1, -1, -1).clone()
@@ -298,7 +301,10 @@ class IncrementalRuntime:
         z = z[:, :, :, [computed.index(head) for head in heads]]
         if src0 in self.short_src:  # the last layer: its heads' writes matter at the output positions only
             z = self._take(z.flatten(3)).view(*z.shape[:2], -1, *z.shape[3:])
-        out = torch.einsum("rbphe,hed->hrbpd", z, self.model.blocks[layer].attn.W_O[heads])
+        if post_norm:
+            out = self.runtime.head_outputs(layer, z).permute(3, 0, 1, 2, 4)
+        else:
+            out = torch.einsum("rbphe,hed->hrbpd", z, self.model.blocks[layer].attn.W_O[heads])
         return {src0 + head: out[i] - self.ablated_out[src0 + head] for i, head in enumerate(heads)}
 
     def _computed_heads(self, layer: int, touched: list[int]) -> list[int]:

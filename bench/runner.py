@@ -15,7 +15,7 @@ from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
 from bench.scoring import HIGHER_IS_BETTER, faithfulness, ground_truth_recovery
-from bench.zoo import load_model, model_names
+from bench.zoo import is_model_name, load_model, model_names, split_dtype, with_dtype
 from bench.zoo.local import is_local_name, local_model_name, model_directory
 from methods import METHODS
 from tasks.base import Task, TaskInputError
@@ -44,6 +44,8 @@ class RunRequest:
     options: dict[str, Any] | None = None
     data_seed: int | None = None
     task_options: dict[str, Any] | None = None
+    dtype: str | None = None
+    device: str = "cpu"
 
     def find_task(self) -> Task:
         """The task named (or the task file given), with its `task_options`."""
@@ -61,13 +63,18 @@ class RunRequest:
                 else f"task {task.name!r} has no model of its own; give one with --model"
             )
         if model not in model_names() and is_local_name(model):  # a zoo name wins over a directory
-            model = local_model_name(model)
-        elif model not in model_names():
-            raise UnknownNameError("model", model, [*model_names(), "PATH (a Hugging Face checkpoint directory)"])
-        if not task.runs_on(model):
+            base, dtype = local_model_name(model), self.dtype or "float32"
+        else:
+            base, dtype = split_dtype(with_dtype(model, self.dtype))
+            if base not in model_names() and is_local_name(base):
+                base = local_model_name(base)
+            elif not is_model_name(base):
+                raise UnknownNameError("model", base, [*model_names(), "PATH (a Hugging Face checkpoint directory)"])
+        if not task.runs_on(base):
             raise IncompatibleChoice(
-                f"task {task.name!r} cannot run on model {model!r}; valid choices: {', '.join(task.models)}"
+                f"task {task.name!r} cannot run on model {base!r}; valid choices: {', '.join(task.models)}"
             )
+        model = with_dtype(base, dtype)  # a bf16 model is keyed apart; float32 keeps the plain name
         if self.ablation not in task.ablations:
             if self.ablation not in ABLATION_KINDS:
                 raise UnknownNameError("ablation", self.ablation, list(ABLATION_KINDS))
@@ -112,7 +119,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     key = request.resolve()
     task = request.find_task()
     method = METHODS.get(key.method)
-    model = load_model(key.model, seed=key.seed)
+    model = load_model(key.model, seed=key.seed, device=request.device)
     if task.needs is not None and (problem := task.needs.problem(model)) is not None:
         raise TaskInputError(f"task {task.name!r} cannot run here: {problem}; it needs {task.needs.describe()}")
     runtime = MaskedRuntime(model)
@@ -155,7 +162,7 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
 def model_identity(name: str, model: Any) -> dict[str, str]:
     """The model's name and weights hash, and for a local checkpoint the directory it came from."""
     identity = {"name": name, "weights_sha256": provenance.weights_sha256(model)}
-    directory = model_directory(name)
+    directory = model_directory(split_dtype(name)[0])
     if directory is not None:
         identity["directory"] = directory
     return identity

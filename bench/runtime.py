@@ -37,19 +37,29 @@ ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero", "zero-token")
 
 
 def enable_edge_hooks(model: HookedTransformer) -> HookedTransformer:
-    """Switch on the per-head q/k/v input and MLP input hooks the graph needs."""
+    """Switch on the per-head q/k/v input and MLP input hooks the graph needs.
+
+    Grouped-query attention runs ungrouped (one key and value input per query head), as MIB
+    and the EAP-IG library run it, so the graph is MIB's. Blocks that normalise their summed
+    attention output (Gemma-2's post-attention norm) split it per head with the norm's scale
+    of the same forward (`post_norm_head_writes`).
+    """
     cfg = model.cfg
-    n_kv = getattr(cfg, "n_key_value_heads", None)
-    if n_kv is not None and n_kv != cfg.n_heads:
+    if cfg.original_architecture in POST_NORM_ARCHITECTURES:
         raise ValueError(
-            f"model {cfg.model_name!r} uses grouped-query attention ({n_kv} kv heads for "
-            f"{cfg.n_heads} query heads); CDBench's graph needs one k/v input per head"
+            f"model {cfg.model_name!r} ({cfg.original_architecture}) normalises each block's output before "
+            "the residual add with the pre-attention norm; CDBench's graph supports pre-norm blocks and "
+            "Gemma-2-style post-norms only"
         )
-    if cfg.use_normalization_before_and_after or cfg.original_architecture in POST_NORM_ARCHITECTURES:
-        raise ValueError(
-            f"model {cfg.model_name!r} normalises each block's attention and MLP output after summing "
-            "it; CDBench's graph needs every head and MLP to write its own output to the residual stream"
-        )
+    if cfg.use_normalization_before_and_after:
+        biased = [layer for layer, block in enumerate(model.blocks) if bool(block.attn.b_O.detach().ne(0).any())]
+        if cfg.normalization_type not in ("RMS", "RMSPre") or biased:
+            raise ValueError(
+                f"model {cfg.model_name!r}: a post-attention norm is split per head only for RMSNorm without "
+                f"an attention output bias (Gemma-2); got {cfg.normalization_type} with b_O in layers {biased}"
+            )
+    if getattr(cfg, "n_key_value_heads", None) is not None:
+        model.set_ungroup_grouped_query_attention(True)
     # Per-head outputs come from hook_z @ W_O in this module: TransformerLens's own
     # use_attn_result path broadcasts a [batch, pos, head, d_head, d_model] product and
     # made GPT-2 small's forward 5x slower.
@@ -116,12 +126,13 @@ class MaskedRuntime:
             yield
 
     def _call(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        """The model's forward on `tokens` with their padding (inside `_hooked`)."""
-        return self.model(tokens, **forward_kwargs(self.model, tokens, attention_mask))
+        """The model's forward on `tokens` with their padding (inside `_hooked`); logits in at
+        least float32, so metrics and scores of a bf16 model are computed in float32."""
+        return _widen(self.model(tokens, **forward_kwargs(self.model, tokens, attention_mask)))
 
     def run(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Plain logits of a (possibly padded) batch: `[batch, pos, d_vocab_out]`."""
-        return padded_forward(self.model, tokens, attention_mask)
+        return _widen(padded_forward(self.model, tokens, attention_mask))
 
     @torch.no_grad()
     def source_outputs(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -203,8 +214,18 @@ class MaskedRuntime:
         return kept[:1] if bool((kept == kept[:1]).all()) else kept
 
     def head_outputs(self, layer: int, z: torch.Tensor) -> torch.Tensor:
-        """Each head's write to the residual stream, `[batch, pos, head, d_model]` (no b_O)."""
-        return torch.einsum("bphe,hed->bphd", z, self.model.blocks[layer].attn.W_O)
+        """Each head's write to the residual stream, `[..., pos, head, d_model]` from z
+        `[..., pos, head, d_head]` (no b_O). With a post-attention RMSNorm (Gemma-2) a head
+        writes its share of the normalised sum: `w * (z_h W_O) / scale`, where `scale` is the
+        norm's RMS of all heads' sum in this same forward; the shares add up to the block's
+        attention output exactly."""
+        attn = self.model.blocks[layer].attn
+        # The 4-d case keeps the exact contraction the existing scores were computed with.
+        spec = "bphe,hed->bphd" if z.dim() == 4 else "...he,hed->...hd"
+        out = torch.einsum(spec, z, attn.W_O)
+        if not self.model.cfg.use_normalization_before_and_after:
+            return out
+        return post_norm_head_writes(self.model.blocks[layer].ln1_post, out)
 
     # --- the masked forward ------------------------------------------------------------------
 
@@ -407,6 +428,21 @@ class MaskedRuntime:
         return hooks.scores, input_grad
 
 
+def _widen(logits: torch.Tensor) -> torch.Tensor:
+    """Half-precision logits as float32 (a no-op for float32 and float64 models)."""
+    return logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
+
+
+def post_norm_head_writes(norm: torch.nn.Module, per_head: torch.Tensor) -> torch.Tensor:
+    """Split an RMSNorm applied to the sum over heads (dim -2) into per-head writes that sum to
+    it: each head's output divided by the sum's RMS (computed as TransformerLens's RMSNorm does,
+    in float32) times the norm's weight."""
+    wide = per_head if per_head.dtype in (torch.float32, torch.float64) else per_head.float()
+    total = wide.sum(-2, keepdim=True)
+    scale = (total.pow(2).mean(-1, keepdim=True) + norm.eps).sqrt()
+    return (wide / scale).to(per_head.dtype) * norm.w
+
+
 class _PrefixMix(torch.autograd.Function):
     """`mask @ deltas` over the written prefix of the append-only delta buffer.
 
@@ -505,10 +541,14 @@ class _MaskHooks:
 
     def _heads_out(self, layer: int) -> Callable:
         w_o = self.rt.model.blocks[layer].attn.W_O
+        post_norm = self.rt.model.cfg.use_normalization_before_and_after
 
         def hook(z: torch.Tensor, hook: object) -> torch.Tensor:
             per_mask = z.view(self.n_masks, self.batch, *z.shape[1:])
-            self._record(torch.einsum("mbphe,hed->mbhpd", per_mask, w_o))
+            if post_norm:
+                self._record(self.rt.head_outputs(layer, per_mask).transpose(2, 3))
+            else:
+                self._record(torch.einsum("mbphe,hed->mbhpd", per_mask, w_o))
             return z
 
         return hook
@@ -533,12 +573,15 @@ class _GradientHooks:
         self.rt = runtime
         self.graph = runtime.graph
         self.deltas = deltas  # [S, B*P*D]
-        self.scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=deltas.dtype)
+        # Scores accumulate in at least float32 (bf16 sums lose digits fast); float64 stays.
+        wide = torch.float32 if deltas.dtype in (torch.bfloat16, torch.float16) else deltas.dtype
+        self.scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=wide)
         self.scoring = True  # off while a backward runs for another objective
         self.start: torch.Tensor | None = None  # the input embedding leaf of the forward
 
     def _accumulate(self, first_dst: int, columns: torch.Tensor | None = None) -> Callable:
         n_up = int(self.graph.n_upstream[first_dst])
+        wide = self.scores.dtype
 
         def on_grad(grad: torch.Tensor) -> None:
             if not self.scoring:
@@ -546,9 +589,10 @@ class _GradientHooks:
             with torch.no_grad():
                 if grad.dim() == 4:  # per-head inputs [B, P, H, D] -> [H, B*P*D]
                     flat = grad.permute(2, 0, 1, 3).reshape(grad.shape[2], -1)
-                    self.scores[:n_up, columns] += self.deltas[:n_up] @ flat.T
+                    self.scores[:n_up, columns] += (self.deltas[:n_up] @ flat.T.to(self.deltas.dtype)).to(wide)
                 else:
-                    self.scores[:n_up, first_dst] += self.deltas[:n_up] @ grad.reshape(-1)
+                    flat = grad.reshape(-1).to(self.deltas.dtype)
+                    self.scores[:n_up, first_dst] += (self.deltas[:n_up] @ flat).to(wide)
 
         return on_grad
 

@@ -72,6 +72,8 @@ class Task:
         ground_truth_dir: for a task that brings its own ground truth (a user's RASP file),
             returns the directory holding `<name>.json` (deriving it on first use); None: the
             package's `ground_truth/`. A ground truth scores runs on its own model only.
+        any_hub_model: the task needs nothing but a vocabulary, so it also runs on every hub
+            architecture and its `random:` stand-ins (resized ones included).
     """
 
     name: str
@@ -86,12 +88,20 @@ class Task:
     metric: str = ""
     needs: ModelNeeds | None = None
     ground_truth_dir: Callable[[], Path] | None = None
+    any_hub_model: bool = False
 
     @property
     def models(self) -> tuple[str, ...]:
         return tuple(name for name in (self.model, *self.other_models) if name is not None)
 
     def runs_on(self, model: str) -> bool:
-        """Whether the task accepts model `model` by name (a task with `needs` accepts any
-        model; whether the model has what it needs is checked once it is loaded)."""
-        return self.needs is not None or model in self.models
+        """Whether the task accepts model `model` by name: one of its own models; any model
+        when it states `needs` (whether the model has what it needs is checked once it is
+        loaded); any hub architecture and its `random:` stand-ins when `any_hub_model`."""
+        if self.needs is not None or model in self.models:
+            return True
+        if not self.any_hub_model:
+            return False
+        from bench.zoo import hub_architecture  # the zoo imports TransformerLens: only when asked
+
+        return hub_architecture(model) is not None

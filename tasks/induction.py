@@ -33,4 +33,5 @@ TASK = Task(
     build=build_induction_data,
     default_examples=64,  # ACDC's induction ROC runs used 50 sequences; 256 made ACDC take 8 minutes here
     other_models=("redwood_attn_2l", "random:redwood_attn_2l"),
+    any_hub_model=True,  # e.g. --model random:llama3@tiny
 )

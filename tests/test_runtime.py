@@ -242,17 +242,29 @@ def test_unknown_ablation_kind_names_the_choices() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"n_key_value_heads": 2}, "grouped-query attention"),
-        (
-            {"use_normalization_before_and_after": True, "normalization_type": "RMS"},
-            "normalises each block's attention and MLP output",
-        ),
+        ({"original_architecture": "Olmo2ForCausalLM", "normalization_type": "RMS"}, "normalises each block's output"),
     ],
 )
 def test_models_without_one_write_per_head_are_refused(fields: dict, message: str) -> None:
-    """The graph needs every head to read its own inputs and write its own output."""
+    """The graph needs every head to write its own output: a post-norm is split per head only
+    where that split is exact (RMSNorm without an output bias, as Gemma-2); grouped-query
+    attention runs ungrouped (tests/test_architectures.py)."""
     cfg = HookedTransformerConfig(
         n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=10, act_fn="gelu", **fields
     )
     with pytest.raises(ValueError, match=message):
         MaskedRuntime(HookedTransformer(cfg))
+
+
+def test_a_post_norm_over_an_output_bias_is_refused() -> None:
+    """RMSNorm of (sum of heads + b_O) has no exact per-head split with a constant bias."""
+    cfg = HookedTransformerConfig(
+        n_layers=2, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=10, act_fn="gelu",
+        use_normalization_before_and_after=True, normalization_type="RMS",
+    )  # fmt: skip
+    model = HookedTransformer(cfg)
+    MaskedRuntime(model)  # b_O = 0, as in Gemma-2: accepted
+    with torch.no_grad():
+        model.blocks[1].attn.b_O += 0.1
+    with pytest.raises(ValueError, match=r"split per head only for RMSNorm .* b_O in layers \[1\]"):
+        MaskedRuntime(model)

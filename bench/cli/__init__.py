@@ -11,6 +11,7 @@ from bench.cli import (
     check_command,
     check_method_command,
     draw_command,
+    estimate_command,
     ground_truth_command,
     list_command,
     models_command,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_command.add_parser(commands)
     check_method_command.add_parser(commands)
     models_command.add_parser(commands)
+    estimate_command.add_parser(commands)
     return parser
 
 

@@ -34,6 +34,16 @@ def _origin(kind: str, name: str) -> str:
     return f" [plugin: {origin}]" if origin else ""
 
 
+def _edges(name: str) -> str:
+    """The graph's edge count of a hub architecture, by closed form from its table entry (no
+    model built); blank for models built here (their graph needs the model)."""
+    from bench.zoo import hub_architecture
+    from bench.zoo.architectures import edge_count
+
+    arch = hub_architecture(name)
+    return "" if arch is None else f"{edge_count(arch.config):,} edges"
+
+
 def run(args: argparse.Namespace) -> int:
     from bench.ground_truth import has_ground_truth
     from bench.plugins import PROBLEMS
@@ -63,7 +73,13 @@ def run(args: argparse.Namespace) -> int:
     if args.what in ("all", "models"):
         statuses = [model_status(name) for name in model_names(include_random=args.what == "models")]
         rows = [
-            (s.name, s.kind, "available" if s.available else "unavailable", s.reason + _origin("model", s.name))
+            (
+                s.name,
+                s.kind,
+                _edges(s.name),
+                "available" if s.available else "unavailable",
+                s.reason + _origin("model", s.name),
+            )
             for s in statuses
         ]
         note = "" if args.what == "models" else " (random:<hub model> variants: `bench list models`)"

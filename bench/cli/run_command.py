@@ -28,6 +28,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="corrupted",
         help="corrupted (default), mean, zero, or zero-token (zero with the positional embedding kept, as MIB)",
     )
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        help="precision of the model (default float32); a bf16 run is keyed as MODEL~bfloat16; scores "
+        "accumulate in float32",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps, or auto (the best here)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
     parser.add_argument("--data-seed", type=int, help="seed the examples are drawn with (default: the run's seed)")
@@ -113,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         options,
         args.data_seed,
         task_options=task_options,
+        dtype=args.dtype,
+        device=args.device,
     )
     result, path = execute(request, args.results_dir)
     print(f"{_label(request)}: {len(result.edge_scores)} edges scored in {result.wall_time_s:.2f}s -> {path}")

@@ -63,12 +63,16 @@ def unavailable_message(arch: HubArchitecture) -> str:
     )
 
 
-def load_hub_model(arch: HubArchitecture, device: str = "cpu") -> HookedTransformer:
-    """Load the real pretrained weights; raise `ModelUnavailable` (one line) when offline."""
+def load_hub_model(arch: HubArchitecture, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
+    """Load the real pretrained weights in `dtype`; raise `ModelUnavailable` (one line) when offline.
+    Grouped-query models keep their grouped weights; the runtime runs them ungrouped."""
     if not weights_cached(arch) and not hub_reachable():
         raise ModelUnavailable(unavailable_message(arch))
     try:
-        model = HookedTransformer.from_pretrained(arch.name, device=device, **arch.load_kwargs)
+        kwargs = dict(arch.load_kwargs)
+        if dtype != "float32":
+            kwargs["dtype"] = getattr(torch, dtype)
+        model = HookedTransformer.from_pretrained(arch.name, device=device, **kwargs)
     except OSError as err:
         raise ModelUnavailable(f"{unavailable_message(arch)} ({type(err).__name__})") from err
     mismatched = {
@@ -84,13 +88,20 @@ def load_hub_model(arch: HubArchitecture, device: str = "cpu") -> HookedTransfor
     return model
 
 
-def random_hub_model(arch: HubArchitecture, seed: int, device: str = "cpu") -> HookedTransformer:
+def random_hub_model(
+    arch: HubArchitecture, seed: int, device: str = "cpu", dtype: str = "float32"
+) -> HookedTransformer:
     """The same architecture with seeded random weights (nothing downloaded); it has the real
-    tokenizer only when that is cached locally."""
+    tokenizer only when that is cached locally (and the vocabulary was not resized). The
+    weights are drawn in float32 and then cast, so a bf16 model is the fp32 one rounded."""
     fields = {k: v for k, v in arch.config.items() if k != "tokenizer_name"}
     cfg = HookedTransformerConfig(**fields, seed=seed, device=device, model_name=f"random:{arch.name}")
     torch.manual_seed(seed)
-    return HookedTransformer(cfg, tokenizer=cached_tokenizer(arch))
+    model = HookedTransformer(cfg, tokenizer=cached_tokenizer(arch))
+    if dtype != "float32":
+        model = model.to(getattr(torch, dtype))
+        model.cfg.dtype = getattr(torch, dtype)
+    return model
 
 
 def cached_tokenizer(arch: HubArchitecture) -> PreTrainedTokenizerBase | None:
