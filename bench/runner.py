@@ -10,6 +10,7 @@ from typing import Any
 from bench import provenance
 from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
 from bench.ground_truth import has_ground_truth, load_ground_truth
+from bench.mib_scoring import mib_scores
 from bench.profiling import measure
 from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
@@ -135,6 +136,7 @@ def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey) -> dict[str, An
     ground truth when the task has one for this very model (a circuit of GPT-2 small says
     nothing about a random-weight twin or about GPT-2 XL)."""
     evaluation: dict[str, Any] = {"faithfulness": faithfulness(run, scores, seed=key.seed).to_json()}
+    evaluation["mib"] = mib_scores(run, scores).to_json()  # MIB's CPR/CMD, beside CDBench's own areas
     if has_ground_truth(key.task, key.model):
         truth = load_ground_truth(key.task, run.graph)
         evaluation["ground_truth"] = ground_truth_recovery(run.graph, scores, truth, key.ablation)
