@@ -34,7 +34,8 @@ def plan_suite(
     """Every requested run; None means the default (all methods and tasks, each task's own
     model and suite ablations, seed 0, or seeds 0-2 for a stochastic method, each task's
     number of examples, examples drawn with the run seed)."""
-    methods = _checked("method", methods, METHODS.names()) or METHODS.names()
+    # `file` scores a file the user names (`--method file:PATH`): never part of the default suite
+    methods = _checked("method", methods, METHODS.names()) or [m for m in METHODS.names() if m != "file"]
     tasks = _checked("task", tasks, TASKS.names()) or TASKS.names()
     _checked("model", models, model_names())
     _checked("ablation", ablations, list(ABLATION_KINDS))

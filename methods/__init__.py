@@ -8,6 +8,7 @@ from methods.spec import METHODS, MethodSpec, register_method
 # Importing an adapter module registers it.
 from methods import acdc, eap, eap_gp, eap_ig, edge_pruning, exact_patching, hisp, random_baseline  # noqa: F401  isort: skip
 from methods import subnetwork_probing  # noqa: F401  isort: skip
+from methods import file_import  # noqa: F401  isort: skip
 
 
 def score_edges(name: str, run: DiscoveryRun) -> EdgeScores:

@@ -8,6 +8,7 @@ import sys
 from bench.cli import (
     check_command,
     draw_command,
+    export_command,
     ground_truth_command,
     list_command,
     models_command,
@@ -29,6 +30,8 @@ EPILOG = """examples:
   python -m bench draw results/runs/tracr-reverse/tracr-reverse/eap/zero-seed0-*.json --out circuit.svg
   python -m bench check
   python -m bench ground-truth check
+  python -m bench export results/runs/tracr-reverse --format mib --ranking both --out submission/
+  python -m bench run --method file:submission/abs-True/tracr-reverse_tracr-reverse/importances.json
 """
 
 
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     draw_command.add_parser(commands)
     check_command.add_parser(commands)
     models_command.add_parser(commands)
+    export_command.add_parser(commands)
     return parser
 
 

@@ -17,7 +17,10 @@ from bench.zoo import ModelStatus, ModelUnavailable, model_status
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("run", help="run method adapters and write their edge scores")
     parser.add_argument("--all", action="store_true", help="every method on every task whose model is here")
-    parser.add_argument("--method", help="method name (see `bench list methods`)")
+    parser.add_argument(
+        "--method",
+        help="method name (see `bench list methods`), or file:PATH for an MIB importance file or circuit folder",
+    )
     parser.add_argument("--task", help="task name (see `bench list tasks`)")
     parser.add_argument("--model", help="zoo model (default: the task's own model)")
     parser.add_argument(
@@ -79,12 +82,15 @@ def run(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     if args.all:
         return _run_all(args, options)
-    if not args.method or not args.task:
+    method, task, model = args.method, args.task, args.model
+    if method and method.startswith("file:"):  # an MIB/EAP-IG file scored as a method's output
+        from bench.mib_import import file_request
+
+        method, options, task, model = file_request(method, options, task, model)
+    if not method or not task:
         print("error: give --method and --task, or --all", file=sys.stderr)
         return 2
-    request = RunRequest(
-        args.method, args.task, args.model, args.ablation, args.seed, args.examples, options, args.data_seed
-    )
+    request = RunRequest(method, task, model, args.ablation, args.seed, args.examples, options, args.data_seed)
     result, path = execute(request, args.results_dir)
     print(f"{_label(request)}: {len(result.edge_scores)} edges scored in {result.wall_time_s:.2f}s -> {path}")
     print("  " + summary(result))
