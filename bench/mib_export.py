@@ -51,7 +51,8 @@ def export_result(
     result: RunResult, folder: Path, fmt: str, absolute: bool, circuits: bool, graph: Graph, d_model: int
 ) -> list[Path]:
     """Write one result's importance file, or its nine circuits, into `folder`."""
-    values = torch.tensor([result.edge_scores[name] for name in graph.edge_names], dtype=torch.float32)
+    # float64 keeps every recorded score exact (methods return float32 or float64)
+    values = torch.tensor([result.edge_scores[name] for name in graph.edge_names], dtype=torch.float64)
     extra = {"cdbench_task": result.key.task, "cdbench_model": result.key.model, "cdbench_method": result.key.method}
     write = to_pt_dict if fmt == "pt" else to_json_dict
     if not circuits:

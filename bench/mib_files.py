@@ -37,7 +37,7 @@ class MibCircuit:
     """What one MIB file holds, in CDBench's edge order.
 
     Attributes:
-        scores: one float per edge (0 where a circuit file has none).
+        scores: one float64 per edge (0 where a circuit file has none), exactly as the file has it.
         in_graph: one bool per edge.
         node_scores: the nodes' own scores where the file has them (NaN = unscored, left out).
         has_scores: whether the file carries edge scores (an importance file) or not (a circuit).
@@ -117,12 +117,14 @@ def to_pt_dict(
         "cfg": {**mib_cfg(graph, d_model), **(extra_cfg or {})},
         "src_nodes": list(layout.sources),
         "dst_nodes": list(layout.destinations),
-        "edges_scores": layout.to_matrix(scores.float(), fill=-math.inf),
+        "edges_scores": layout.to_matrix(scores.double(), fill=-math.inf),
         "edges_in_graph": layout.to_matrix(in_graph.bool(), fill=False),
         "nodes_in_graph": torch.tensor([name in kept_nodes for name in layout.sources]),
     }
     if node_scores is not None:
-        payload["nodes_scores"] = torch.tensor([node_scores.get(name, math.nan) for name in layout.sources])
+        payload["nodes_scores"] = torch.tensor(
+            [node_scores.get(name, math.nan) for name in layout.sources], dtype=torch.float64
+        )
     return payload
 
 
@@ -141,10 +143,10 @@ def read_json(path: Path, graph: Graph) -> MibCircuit:
     if not isinstance(edges, dict) or not isinstance(nodes, dict):
         _fail(path, ["'nodes' and 'edges' must be objects keyed by name"])
     problems: list[str] = []
-    scores = torch.zeros(graph.n_edges)
+    scores = torch.zeros(graph.n_edges, dtype=torch.float64)
     in_graph = torch.zeros(graph.n_edges, dtype=torch.bool)
     seen = torch.zeros(graph.n_edges, dtype=torch.bool)
-    with_score = 0
+    with_score = known = 0  # edges with a score key, of the known edges
     for name, entry in edges.items():
         try:
             index = graph.edge_index(name)
@@ -156,19 +158,20 @@ def read_json(path: Path, graph: Graph) -> MibCircuit:
             problems.append(f"edge {name!r} must be an object with a true/false 'in_graph'")
             continue
         in_graph[index] = entry["in_graph"]
+        known += 1
         if "score" in entry:
+            with_score += 1
             value = _number(entry["score"])
             if value is None or not math.isfinite(value):
                 problems.append(f"edge {name!r} has score {entry['score']!r}; scores must be finite numbers")
                 continue
             scores[index] = value
-            with_score += 1
     missing_edges = [graph.edge_names[i] for i in torch.nonzero(~seen).flatten().tolist()]
     problems += [f"edge {name!r} of the model's graph is missing" for name in missing_edges]
     if len(edges) != graph.n_edges:
         problems.append(f"{len(edges)} edges in the file; the model's graph has {graph.n_edges}")
-    if 0 < with_score < len(edges):
-        problems.append(f"{with_score} of {len(edges)} edges have a score; give every edge one, or none (a circuit)")
+    if 0 < with_score < known:
+        problems.append(f"{with_score} of {known} edges have a score; give every edge one, or none (a circuit)")
     node_scores: dict[str, float] = {}
     for name, entry in nodes.items():
         if name not in graph.nodes:
@@ -212,7 +215,7 @@ def read_pt(path: Path, graph: Graph) -> MibCircuit:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             problems.append(f"{key} has shape {shape}; the model's graph needs {layout.shape}")
     _fail(path, problems)
-    scores = layout.to_edges(data["edges_scores"].float())
+    scores = layout.to_edges(data["edges_scores"].double())
     bad = torch.nonzero(~torch.isfinite(scores)).flatten().tolist()
     _fail(path, [f"edge {graph.edge_names[i]!r} has score {scores[i].item()}; scores must be finite" for i in bad])
     node_scores = None
@@ -256,12 +259,12 @@ def read_scores(path: Path, graph: Graph) -> tuple[torch.Tensor, dict[str, float
         circuit = read_file(files[0], graph)
         if circuit.has_scores:
             return circuit.scores, circuit.node_scores
-        return circuit.in_graph.float(), None
+        return circuit.in_graph.double(), None
     if len(files) > MAX_CIRCUITS:
         raise MibFileError(f"{path}: {len(files)} circuit files; MIB reads at most {MAX_CIRCUITS}, give at most that")
-    counts = torch.zeros(graph.n_edges)
+    counts = torch.zeros(graph.n_edges, dtype=torch.float64)
     for file in files:
-        counts += read_file(file, graph).in_graph.float()
+        counts += read_file(file, graph).in_graph.double()
     return counts, None
 
 

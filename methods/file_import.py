@@ -45,4 +45,4 @@ def file_scores(run: DiscoveryRun) -> EdgeScores:
     if content_sha256(path)[:16] != run.options["sha256"]:
         raise MibFileError(f"{path}: the file changed since the run was planned; run it again")
     values, node_scores = read_scores(path, run.graph)
-    return EdgeScores(values.float(), node_scores)
+    return EdgeScores(values, node_scores)  # float64: exactly the file's numbers

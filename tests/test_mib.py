@@ -1,0 +1,269 @@
+"""MIB interop: the matrix layout against EAP-IG's index formulas, CPR/CMD against a closed form,
+MIB's pruning by hand, file validation line by line, and export -> import identity for every method."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bench.graph import Graph, GraphSpec
+from bench.mib_export import export_results
+from bench.mib_files import MibFileError, read_json, read_pt, read_scores, to_json_dict, to_pt_dict
+from bench.mib_layout import MibLayout, folder_name
+from bench.mib_scoring import MIB_PERCENTAGES, mib_curves, mib_prune
+from bench.runner import RunRequest, execute
+from methods import METHODS
+from methods.file_import import file_options
+
+GPT2 = GraphSpec(n_layers=12, n_heads=12, mlp_layers=(True,) * 12)
+
+
+def eap_ig_indices(name: str, n_heads: int) -> tuple[int, int]:
+    """(row, column) of an edge from EAP-IG's `_forward_index` / `_backward_index` formulas
+    (`hannamw/EAP-IG` `src/eap/graph.py`), written out here independently of `MibLayout`."""
+    src, dst = name.split("->")
+    if src == "input":
+        row = 0
+    elif src.startswith("m"):
+        row = 1 + int(src[1:]) * (n_heads + 1) + n_heads
+    else:
+        layer, head = (int(part[1:]) for part in src.split("."))
+        row = 1 + layer * (n_heads + 1) + head
+    if dst == "logits":
+        return row, -1
+    if dst.startswith("m"):
+        return row, int(dst[1:]) * (3 * n_heads + 1) + 3 * n_heads
+    node, qkv = dst[:-3], dst[-2]
+    layer, head = (int(part[1:]) for part in node.split("."))
+    return row, layer * (3 * n_heads + 1) + "qkv".index(qkv) * n_heads + head
+
+
+def test_gpt2_layout_has_32491_edges_at_eap_ig_indices() -> None:
+    graph = Graph(GPT2)
+    layout = MibLayout(graph)
+    assert graph.n_edges == 32491 and int(layout.real_edge_mask.sum()) == 32491
+    assert layout.shape == (1 + 12 * 13, 12 * 37 + 1)
+    n_dst = layout.shape[1]
+    expected = [eap_ig_indices(name, 12) for name in graph.edge_names]
+    assert layout.edge_src.tolist() == [row for row, _ in expected]
+    assert layout.edge_dst.tolist() == [col % n_dst for _, col in expected]
+    values = torch.randn(graph.n_edges)
+    assert torch.equal(layout.to_edges(layout.to_matrix(values)), values)
+
+
+def test_gpt2_export_round_trips_json_and_pt(tmp_path: Path) -> None:
+    graph = Graph(GPT2)
+    values = torch.randn(graph.n_edges)
+    keep = torch.rand(graph.n_edges) < 0.1
+    (tmp_path / "g.json").write_text(json.dumps(to_json_dict(graph, values, keep, 768)))
+    torch.save(to_pt_dict(graph, values, keep, 768), tmp_path / "g.pt")
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert len(data["edges"]) == 32491 and data["cfg"] == {
+        "n_layers": 12,
+        "n_heads": 12,
+        "parallel_attn_mlp": False,
+        "d_model": 768,
+    }
+    for circuit in (read_json(tmp_path / "g.json", graph), read_pt(tmp_path / "g.pt", graph)):
+        assert torch.equal(circuit.scores, values.double()) and torch.equal(circuit.in_graph, keep)
+    pt = torch.load(tmp_path / "g.pt", weights_only=True)
+    assert pt["edges_scores"].shape == (157, 445)
+    assert int(torch.isfinite(pt["edges_scores"]).sum()) == 32491  # -inf where no edge exists
+
+
+SMALL = GraphSpec(n_layers=2, n_heads=2, mlp_layers=(True, True))
+
+
+def _write_json(path: Path, mutate) -> Path:
+    graph = Graph(SMALL)
+    data = to_json_dict(
+        graph, torch.arange(graph.n_edges, dtype=torch.float32), torch.ones(graph.n_edges, dtype=bool), 8
+    )
+    mutate(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_bad_json_is_refused_one_line_per_problem(tmp_path: Path) -> None:
+    graph = Graph(SMALL)
+
+    def wrong_name(data):
+        data["edges"]["a0.h0->a0.h1<q>"] = data["edges"].pop("a0.h0->a1.h1<q>")
+
+    def missing(data):
+        del data["edges"]["m0->logits"]
+
+    def nan(data):
+        data["edges"]["input->m1"]["score"] = float("nan")
+
+    cases = {
+        "wrong.json": (
+            wrong_name,
+            ["unknown edge 'a0.h0->a0.h1<q>'", "edge 'a0.h0->a1.h1<q>' of the model's graph is missing"],
+        ),
+        "missing.json": (
+            missing,
+            [
+                "edge 'm0->logits' of the model's graph is missing",
+                f"{graph.n_edges - 1} edges in the file; the model's graph has {graph.n_edges}",
+            ],
+        ),
+        "nan.json": (nan, ["edge 'input->m1' has score nan"]),
+    }
+    for name, (mutate, expected) in cases.items():
+        path = _write_json(tmp_path / name, mutate)
+        with pytest.raises(MibFileError) as err:
+            read_json(path, graph)
+        lines = str(err.value).splitlines()
+        assert len(lines) == len(expected), lines
+        for line, fragment in zip(lines, expected, strict=True):
+            assert line.startswith(f"{path}: ") and fragment in line, line
+
+    def all_three(data):
+        wrong_name(data)
+        missing(data)
+        nan(data)
+
+    path = _write_json(tmp_path / "all.json", all_three)
+    with pytest.raises(MibFileError) as err:
+        read_json(path, graph)
+    text = str(err.value)
+    assert "unknown edge 'a0.h0->a0.h1<q>'" in text and "'m0->logits' of the model's graph is missing" in text
+    assert "'input->m1' has score nan" in text
+    # a file for another model: the count does not match, said in one line before anything else
+    other = Graph(GraphSpec(n_layers=3, n_heads=2, mlp_layers=(True,) * 3))
+    with pytest.raises(MibFileError, match=r"cfg describes 2 layers x 2 heads; the model has 3 layers x 2 heads"):
+        read_json(_write_json(tmp_path / "ok.json", lambda d: None), other)
+
+
+def test_bad_pt_is_refused(tmp_path: Path) -> None:
+    graph = Graph(SMALL)
+    good = to_pt_dict(graph, torch.zeros(graph.n_edges), torch.ones(graph.n_edges, dtype=bool), 8)
+    bad = dict(good, edges_scores=good["edges_scores"][:, :-1])
+    torch.save(bad, tmp_path / "shape.pt")
+    with pytest.raises(MibFileError, match=r"edges_scores has shape \(7, 14\); the model's graph needs \(7, 15\)"):
+        read_pt(tmp_path / "shape.pt", graph)
+    scores = good["edges_scores"].clone()
+    scores[0, 0] = math.nan  # input->a0.h0<q>
+    torch.save(dict(good, edges_scores=scores), tmp_path / "nan.pt")
+    with pytest.raises(MibFileError, match=r"edge 'input->a0.h0<q>' has score nan"):
+        read_pt(tmp_path / "nan.pt", graph)
+    torch.save({k: v for k, v in good.items() if k != "dst_nodes"}, tmp_path / "keys.pt")
+    with pytest.raises(MibFileError, match="key 'dst_nodes' is missing"):
+        read_pt(tmp_path / "keys.pt", graph)
+
+
+def test_prune_by_hand() -> None:
+    graph = Graph(SMALL)
+    index = graph.edge_position
+    keep = torch.zeros(graph.n_edges, dtype=torch.bool)
+    # a chain input -> a0.h0 -> m1 -> logits, a dangling a0.h1->logits (a0.h1 has no input),
+    # and a dangling input->a1.h0<v> (a1.h0 has no output)
+    for name in ("input->a0.h0<k>", "a0.h0->m1", "m1->logits", "a0.h1->logits", "input->a1.h0<v>"):
+        keep[index[name]] = True
+    pruned = mib_prune(graph, keep)
+    assert [graph.edge_names[i] for i in torch.nonzero(pruned).flatten()] == [
+        "input->a0.h0<k>",
+        "a0.h0->m1",
+        "m1->logits",
+    ]
+    # dropping m1->logits leaves nothing: the chain unravels node by node
+    keep[index["m1->logits"]] = False
+    assert not mib_prune(graph, keep).any()
+
+
+def test_cpr_and_cmd_match_a_closed_form() -> None:
+    """One layer of H heads; the metric is linear in the circuit: head i adds c_i through its
+    edge to the logits. Signed ranking: pairs (input->a0.hi<q>, a0.hi->logits) with score H - i,
+    so the top k hold floor(k/2) whole pairs (an odd k's lone input edge is pruned: its head has
+    no output). Each <k> input edge scores -(H + 10): first by |score|, pruned until its head's
+    logits edge joins."""
+    H = 200
+    graph = Graph(GraphSpec(n_layers=1, n_heads=H, mlp_layers=(True,)))
+    n = graph.n_edges
+    assert n == 5 * H + 3
+    index = graph.edge_position
+    scores = torch.zeros(n)
+    weights = torch.zeros(n)
+    c = 1.0 + np.arange(H) % 7  # contributions of the heads
+    for i in range(H):
+        scores[index[f"input->a0.h{i}<q>"]] = H - i
+        scores[index[f"a0.h{i}->logits"]] = H - i
+        scores[index[f"input->a0.h{i}<k>"]] = -(H + 10)
+        weights[index[f"a0.h{i}->logits"]] = float(c[i])
+
+    def mean_metric(circuits: torch.Tensor) -> np.ndarray:
+        return (circuits.double() * weights.double()).sum(1).numpy()
+
+    got = mib_curves(graph, scores, mean_metric)
+    ks = [int(p * n) for p in MIB_PERCENTAGES]
+    assert ks == [1, 2, 5, 10, 20, 50, 100, 200, 501, 1003]
+    total = c.sum()
+
+    def signed_f(k: int) -> float:
+        return c[: min(k // 2, H)].sum() / total
+
+    # absolute: the H <k> edges first (ties in MIB's matrix order: row `input`, head order), all
+    # pruned while their heads have no output; then the pairs, <q> before logits (row 0 before
+    # row 1 + i), so the logits edge of pair i is the (2i + 2)-th edge past the <k> block
+    def absolute_f(k: int) -> float:
+        return c[: min(max(k - H, 0) // 2, H)].sum() / total
+
+    expected_signed = [signed_f(k) for k in ks]
+    expected_absolute = [absolute_f(k) for k in ks]
+    expected_signed[-1] = expected_absolute[-1] = 1.0
+    assert got.faithfulness_signed == pytest.approx(expected_signed, abs=1e-12)
+    assert got.faithfulness_absolute == pytest.approx(expected_absolute, abs=1e-12)
+    x = np.array(MIB_PERCENTAGES)
+    cpr = sum((x[i + 1] - x[i]) * (expected_signed[i] + expected_signed[i + 1]) / 2 for i in range(9))
+    distance = [abs(1 - f) for f in expected_absolute]
+    cmd = sum((x[i + 1] - x[i]) * (distance[i] + distance[i + 1]) / 2 for i in range(9))
+    assert got.cpr == pytest.approx(cpr, abs=1e-12) and got.cmd == pytest.approx(cmd, abs=1e-12)
+    assert got.edges_signed[:3] == [0, 2, 4]  # the lone <q> edge of k = 1 and k = 5 is pruned
+
+
+@pytest.fixture(scope="module")
+def offline_results(tmp_path_factory) -> list:
+    root = tmp_path_factory.mktemp("runs")
+    names = [m for m in METHODS.names() if m != "file"]
+    return [execute(RunRequest(m, "tracr-xproportion", n_examples=16), root)[0] for m in names]
+
+
+@pytest.mark.parametrize("file_type", ["json", "pt"])
+def test_export_then_import_gives_identical_scores_for_every_method(offline_results, tmp_path: Path, file_type) -> None:
+    out = tmp_path / "submission"
+    export_results(offline_results, out, file_type, "both")
+    folder = folder_name("tracr-xproportion", "tracr-xproportion")
+    assert folder == "tracr-xproportion_tracr-xproportion"
+    for original in offline_results:
+        method = original.key.method
+        for ranking in ("abs-True", "abs-False"):
+            path = out / method / ranking / folder / f"importances.{file_type}"
+            assert path.exists(), path
+        options = file_options(f"file:{out / method / 'abs-True' / folder / f'importances.{file_type}'}")
+        imported, _ = execute(
+            RunRequest("file", "tracr-xproportion", n_examples=16, options=options), tmp_path / "runs"
+        )
+        assert imported.edge_scores == original.edge_scores, method
+        assert imported.node_scores == original.node_scores, method
+        assert imported.evaluation == original.evaluation, method
+
+
+def test_circuit_folder_gives_back_each_nested_circuit(offline_results, tmp_path: Path) -> None:
+    original = next(r for r in offline_results if r.key.method == "exact-patching")
+    export_results([original], tmp_path, "json", "absolute", circuits=True)
+    folder = tmp_path / "abs-True" / folder_name("tracr-xproportion", "tracr-xproportion")
+    files = sorted(folder.iterdir())
+    assert len(files) == 9
+    graph = Graph.from_edge_names(original.edge_scores)
+    counts, _ = read_scores(folder, graph)
+    for file in files:
+        circuit = read_json(file, graph).in_graph
+        k = int(circuit.sum())
+        top = torch.argsort(counts, descending=True, stable=True)[:k]
+        assert set(top.tolist()) == set(torch.nonzero(circuit).flatten().tolist())
