@@ -12,6 +12,7 @@ from tasks import (
     hypernymy,
     induction,
     ioi,
+    mib_tasks,
     siit_hist,
     siit_reverse,
     siit_sort,
@@ -41,5 +42,7 @@ for _module in (
     gender_bias,
 ):
     TASKS.add(_module.TASK.name, _module.TASK)
+for _task in mib_tasks.registered_tasks():  # MIB's tasks, from a local copy of MIB's data
+    TASKS.add(_task.name, _task)
 
 __all__ = ["TASKS", "Task", "TaskData"]
