@@ -15,7 +15,7 @@ from bench.graph import Graph, GraphSpec
 from bench.mib_export import export_results
 from bench.mib_files import MibFileError, read_json, read_pt, read_scores, to_json_dict, to_pt_dict
 from bench.mib_layout import MibLayout, folder_name
-from bench.mib_scoring import MIB_PERCENTAGES, mib_curves, mib_prune
+from bench.mib_scoring import MIB_PERCENTAGES, mib_areas, mib_curves, mib_prune
 from bench.runner import RunRequest, execute
 from methods import METHODS
 from methods.file_import import file_options
@@ -225,6 +225,17 @@ def test_cpr_and_cmd_match_a_closed_form() -> None:
     cmd = sum((x[i + 1] - x[i]) * (distance[i] + distance[i + 1]) / 2 for i in range(9))
     assert got.cpr == pytest.approx(cpr, abs=1e-12) and got.cmd == pytest.approx(cmd, abs=1e-12)
     assert got.edges_signed[:3] == [0, 2, 4]  # the lone <q> edge of k = 1 and k = 5 is pruned
+
+
+def test_linear_axis_weights_of_sparse_and_half_circuits() -> None:
+    """On MIB's axis the circuits of at most 5% of the edges weigh 0.074 (the README's "about
+    7%"), the 50% circuit 0.4: each point weighs half its two neighbouring intervals."""
+    sparse = [1.0] * 6 + [0.0] * 4
+    assert mib_areas(sparse)[0] == pytest.approx((0.05 - 0.001) + (0.1 - 0.05) / 2)
+    assert mib_areas(sparse)[0] == pytest.approx(0.074)
+    half = [0.0] * 8 + [1.0, 0.0]
+    assert mib_areas(half)[0] == pytest.approx(0.4)
+    assert mib_areas([1.0] * 10) == pytest.approx((0.999, 0.0))
 
 
 @pytest.fixture(scope="module")
