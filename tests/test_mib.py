@@ -278,3 +278,48 @@ def test_circuit_folder_gives_back_each_nested_circuit(offline_results, tmp_path
         k = int(circuit.sum())
         top = torch.argsort(counts, descending=True, stable=True)[:k]
         assert set(top.tolist()) == set(torch.nonzero(circuit).flatten().tolist())
+
+
+def test_cli_export_and_file_method(offline_results, tmp_path: Path, capsys) -> None:
+    """`bench export` and `bench run --method file:` as the README shows them, in process."""
+    from bench.cli import main
+    from bench.results import write_result
+
+    original = next(r for r in offline_results if r.key.method == "eap-ig-inputs")
+    result_path = write_result(original, tmp_path / "runs")
+    out = tmp_path / "submission"
+    assert main(["export", str(result_path), "--format", "mib", "--ranking", "absolute", "--out", str(out)]) == 0
+    exported = out / "abs-True" / "tracr-xproportion_tracr-xproportion" / "importances.json"
+    assert exported.exists() and not (out / "abs-False").exists()
+    # task and model come from the exported cfg: no --task needed
+    args = ["run", "--method", f"file:{exported}", "--examples", "16", "--results-dir", str(tmp_path / "imported")]
+    assert main(args) == 0
+    (imported,) = (tmp_path / "imported").rglob("*-seed0-*.json")
+    assert json.loads(imported.read_text())["evaluation"] == json.loads(result_path.read_text())["evaluation"]
+    assert main(["export", str(tmp_path / "nothing"), "--format", "mib", "--ranking", "both", "--out", str(out)]) == 2
+    assert "no such result file or folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:  # the ranking is an explicit choice
+        main(["export", str(result_path), "--format", "mib", "--out", str(out)])
+    assert err.value.code == 2
+    assert main(["run", "--method", f"file:{tmp_path / 'missing.json'}", "--task", "tracr-xproportion"]) == 2
+    assert "missing.json: no such file or folder" in capsys.readouterr().err
+
+
+def test_task_and_model_from_mib_folder_name(tmp_path: Path) -> None:
+    from bench.mib_import import file_request
+
+    folder = tmp_path / "ioi_gpt2"
+    folder.mkdir()
+    (folder / "importances.json").write_text(json.dumps({"cfg": {"n_layers": 12, "n_heads": 12}}))
+    method, options, task, model = file_request(f"file:{folder}", {}, None, None)
+    assert (method, task, model) == ("file", "ioi", "gpt2")
+    assert options["path"] == str(folder.resolve()) and len(str(options["sha256"])) == 16
+    # an explicit --task wins, and then the folder's model is not assumed
+    assert file_request(f"file:{folder}", {}, "greater-than", None)[2:] == ("greater-than", None)
+
+
+def test_unknown_node_is_named(tmp_path: Path) -> None:
+    graph = Graph(SMALL)
+    path = _write_json(tmp_path / "node.json", lambda d: d["nodes"].update({"a5.h0": {"in_graph": True}}))
+    with pytest.raises(MibFileError, match=r"node\.json: unknown node 'a5\.h0'"):
+        read_json(path, graph)
