@@ -21,6 +21,12 @@ def _checked(kind: str, names: list[str] | None, valid: list[str]) -> list[str] 
     return names
 
 
+def _mib_data_missing(task: str) -> bool:
+    from tasks.mib_tasks import SOURCES, has_local_data
+
+    return task in SOURCES and not has_local_data(task)
+
+
 def plan_suite(
     methods: list[str] | None = None,
     tasks: list[str] | None = None,
@@ -36,7 +42,8 @@ def plan_suite(
     number of examples, examples drawn with the run seed)."""
     # `file` scores a file the user names (`--method file:PATH`): never part of the default suite
     methods = _checked("method", methods, METHODS.names()) or [m for m in METHODS.names() if m != "file"]
-    tasks = _checked("task", tasks, TASKS.names()) or TASKS.names()
+    # MIB's tasks join the default suite only where their data has been copied here
+    tasks = _checked("task", tasks, TASKS.names()) or [t for t in TASKS.names() if not _mib_data_missing(t)]
     _checked("model", models, model_names())
     _checked("ablation", ablations, list(ABLATION_KINDS))
     plan = []

@@ -114,6 +114,14 @@ def missing_data_message(name: str, source: MibSource, folder: Path, split: str)
     )
 
 
+def has_local_data(name: str, root: Path | None = None) -> bool:
+    """Whether MIB's data for task `name` is on this machine (so `run --all` includes the task)."""
+    folder = data_folder(SOURCES[name], root)
+    split = os.environ.get(SPLIT_ENV, "validation")
+    candidates = (f"{split}.json", f"{split}.jsonl", "dataset_dict.json", "dataset_info.json")
+    return any((folder / candidate).is_file() for candidate in candidates)
+
+
 def load_rows(name: str, source: MibSource, split: str, root: Path | None = None) -> Dataset:
     """The split's rows from a saved `datasets` folder or a JSON/JSONL file.
 

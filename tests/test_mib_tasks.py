@@ -135,3 +135,12 @@ def test_saved_datasets_folder_and_missing_data(tmp_path: Path, model, monkeypat
     assert "load_dataset('mib-bench/ioi').save_to_disk(" in message and str(tmp_path / "nowhere" / "ioi") in message
     with pytest.raises(TaskInputError, match=r"mib-bench/copycolors_mcqa', '4_answer_choices'"):
         build("mib-mcqa", model, 5, 0)
+
+
+def test_default_suite_includes_mib_tasks_only_with_their_data(tmp_path: Path, monkeypatch) -> None:
+    from bench.suite import plan_suite
+
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert "mib-ioi" not in {r.task for r in plan_suite(methods=["random"])}
+    _write(tmp_path, "mib-ioi", IOI_ROWS)
+    assert "mib-ioi" in {r.task for r in plan_suite(methods=["random"])}
