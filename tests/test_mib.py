@@ -15,7 +15,7 @@ from bench.graph import Graph, GraphSpec
 from bench.mib_export import export_results
 from bench.mib_files import MibFileError, read_json, read_pt, read_scores, to_json_dict, to_pt_dict
 from bench.mib_layout import MibLayout, folder_name
-from bench.mib_scoring import MIB_PERCENTAGES, mib_areas, mib_curves, mib_prune
+from bench.mib_scoring import MIB_PERCENTAGES, mib_areas, mib_curves, mib_prune, mib_top_n
 from bench.runner import RunRequest, execute
 from methods import METHODS
 from methods.file_import import file_options
@@ -323,3 +323,55 @@ def test_unknown_node_is_named(tmp_path: Path) -> None:
     path = _write_json(tmp_path / "node.json", lambda d: d["nodes"].update({"a5.h0": {"in_graph": True}}))
     with pytest.raises(MibFileError, match=r"node\.json: unknown node 'a5\.h0'"):
         read_json(path, graph)
+
+
+def eap_ig_topn_and_prune(graph: Graph, scores: torch.Tensor, n: int, absolute: bool) -> set[str]:
+    """MIB's `apply_topn(n, absolute, prune=True)` written the library's way: dense matrices built
+    from its index formulas, argsort over the flattened matrix (stable here), nodes kept when they
+    have incoming and outgoing edges, repeated until the node set stops changing."""
+    n_heads, n_layers = graph.spec.n_heads, graph.spec.n_layers
+    n_fwd, n_bwd = 1 + n_layers * (n_heads + 1), n_layers * (3 * n_heads + 1) + 1
+    matrix = torch.full((n_fwd, n_bwd), -math.inf, dtype=torch.float64)
+    names = {}
+    for name, value in zip(graph.edge_names, scores.tolist(), strict=True):
+        row, col = eap_ig_indices(name, n_heads)
+        matrix[row, col % n_bwd] = abs(value) if absolute else value
+        names[(row, col % n_bwd)] = name
+    forward_to_backward = torch.zeros(n_fwd, n_bwd, dtype=torch.bool)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            for letter in "qkv":
+                _, col = eap_ig_indices(f"input->a{layer}.h{head}<{letter}>", n_heads)
+                forward_to_backward[1 + layer * (n_heads + 1) + head, col] = True
+        _, col = eap_ig_indices(f"input->m{layer}", n_heads)
+        forward_to_backward[1 + layer * (n_heads + 1) + n_heads, col] = True
+    order = torch.argsort(matrix.view(-1), descending=True, stable=True)
+    in_graph = torch.zeros(n_fwd * n_bwd, dtype=torch.bool)
+    in_graph[order[:n]] = True
+    in_graph = in_graph.view(n_fwd, n_bwd)
+    nodes = torch.zeros(n_fwd, dtype=torch.bool)
+    while True:
+        outgoing = in_graph.any(dim=1)
+        incoming = (forward_to_backward.float() @ in_graph.any(dim=0).float()) > 0
+        incoming[0] = True
+        new_nodes = outgoing & incoming
+        same = torch.equal(new_nodes, nodes)
+        nodes = new_nodes
+        backward = (nodes.float() @ forward_to_backward.float()) > 0
+        backward[-1] = True
+        in_graph &= nodes[:, None] & backward[None, :]
+        if same:
+            break
+    return {names[(r, c)] for r, c in torch.nonzero(in_graph).tolist()}
+
+
+def test_top_n_and_prune_equal_the_library_way_with_ties() -> None:
+    graph = Graph(GraphSpec(n_layers=3, n_heads=3, mlp_layers=(True,) * 3))
+    layout = MibLayout(graph)
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randint(-3, 4, (graph.n_edges,), generator=gen).double()  # many ties, both signs
+    for n in [0, 1, 2, 5, 10, 20, 50, 100, graph.n_edges]:
+        for absolute in (False, True):
+            mine = mib_prune(graph, mib_top_n(layout, scores, n, absolute))
+            got = {graph.edge_names[i] for i in torch.nonzero(mine).flatten().tolist()}
+            assert got == eap_ig_topn_and_prune(graph, scores, n, absolute), (n, absolute)
