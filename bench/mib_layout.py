@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from bench.graph import QKV, Graph, GraphSpec, head_name, mlp_name
+from bench.graph import QKV, Graph, head_name, mlp_name
 
 MIB_MODEL_NAMES: dict[str, str] = {
     "gpt2": "gpt2",
@@ -141,21 +141,3 @@ def mib_cfg(graph: Graph, d_model: int) -> dict[str, Any]:
     if not any(spec.mlp_layers):
         cfg["attn_only"] = True
     return cfg
-
-
-def spec_from_cfg(cfg: object, where: str) -> GraphSpec:
-    """The CDBench graph spec a MIB `cfg` describes.
-
-    Raises:
-        ValueError: a cfg that is not an object or lacks a whole-number `n_layers`/`n_heads`,
-            naming the key and `where` (the file).
-    """
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{where}: 'cfg' must be an object with n_layers and n_heads, got {type(cfg).__name__}")
-    for key in ("n_layers", "n_heads"):
-        value = cfg.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{where}: cfg.{key} must be a positive whole number, got {value!r}")
-    n_layers = cfg["n_layers"]
-    mlps = not bool(cfg.get("attn_only", False))
-    return GraphSpec(n_layers, cfg["n_heads"], (mlps,) * n_layers, bool(cfg.get("parallel_attn_mlp", False)))
