@@ -238,20 +238,27 @@ def test_linear_axis_weights_of_sparse_and_half_circuits() -> None:
     assert mib_areas([1.0] * 10) == pytest.approx((0.999, 0.0))
 
 
+TRAINED = ("edge-pruning", "subnetwork-probing")  # 300 optimiser steps each: the slow part
+
+
+def _results(methods: list[str], root: Path) -> list:
+    return [execute(RunRequest(m, "tracr-xproportion", n_examples=16), root)[0] for m in methods]
+
+
 @pytest.fixture(scope="module")
 def offline_results(tmp_path_factory) -> list:
-    root = tmp_path_factory.mktemp("runs")
-    names = [m for m in METHODS.names() if m != "file"]
-    return [execute(RunRequest(m, "tracr-xproportion", n_examples=16), root)[0] for m in names]
+    """Every method but the two trained ones (HISP's node scores included); those two are in the
+    slow test below, so together they cover every method."""
+    names = [m for m in METHODS.names() if m != "file" and m not in TRAINED]
+    return _results(names, tmp_path_factory.mktemp("runs"))
 
 
-@pytest.mark.parametrize("file_type", ["json", "pt"])
-def test_export_then_import_gives_identical_scores_for_every_method(offline_results, tmp_path: Path, file_type) -> None:
+def _assert_round_trip(results: list, tmp_path: Path, file_type: str) -> None:
     out = tmp_path / "submission"
-    export_results(offline_results, out, file_type, "both")
+    export_results(results, out, file_type, "both")
     folder = folder_name("tracr-xproportion", "tracr-xproportion")
     assert folder == "tracr-xproportion_tracr-xproportion"
-    for original in offline_results:
+    for original in results:
         method = original.key.method
         for ranking in ("abs-True", "abs-False"):
             path = out / method / ranking / folder / f"importances.{file_type}"
@@ -263,6 +270,20 @@ def test_export_then_import_gives_identical_scores_for_every_method(offline_resu
         assert imported.edge_scores == original.edge_scores, method
         assert imported.node_scores == original.node_scores, method
         assert imported.evaluation == original.evaluation, method
+
+
+@pytest.mark.parametrize("file_type", ["json", "pt"])
+def test_export_then_import_gives_identical_scores(offline_results, tmp_path: Path, file_type) -> None:
+    assert any(r.node_scores for r in offline_results)  # HISP scores nodes: their scores travel too
+    _assert_round_trip(offline_results, tmp_path, file_type)
+
+
+@pytest.mark.slow
+def test_export_then_import_of_the_trained_methods(tmp_path: Path) -> None:
+    results = _results(list(TRAINED), tmp_path / "runs")
+    assert any(r.node_scores for r in results)  # subnetwork probing scores nodes
+    for file_type in ("json", "pt"):
+        _assert_round_trip(results, tmp_path / file_type, file_type)
 
 
 def test_circuit_folder_gives_back_each_nested_circuit(offline_results, tmp_path: Path) -> None:
