@@ -91,7 +91,8 @@ def export_results(results: list[RunResult], out: Path, fmt: str, ranking: str, 
             other = claimed[folder].key
             raise MibFileError(
                 f"two results would share {folder.name}: {other.method}/{other.ablation}/seed {other.seed} and "
-                f"{result.key.method}/{result.key.ablation}/seed {result.key.seed}; export one run per task and model"
+                f"{result.key.method}/{result.key.ablation}/seed {result.key.seed}; "
+                "pick one with --method, --ablation, --seed"
             )
         claimed[folder] = result
     written = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -396,3 +397,21 @@ def test_top_n_and_prune_equal_the_library_way_with_ties() -> None:
             mine = mib_prune(graph, mib_top_n(layout, scores, n, absolute))
             got = {graph.edge_names[i] for i in torch.nonzero(mine).flatten().tolist()}
             assert got == eap_ig_topn_and_prune(graph, scores, n, absolute), (n, absolute)
+
+
+def test_export_refuses_two_runs_for_one_folder_and_filters_pick_one(offline_results, tmp_path: Path, capsys) -> None:
+    from bench.cli import main
+    from bench.results import write_result
+
+    chosen = [r for r in offline_results if r.key.method in ("eap", "exact-patching")]
+    for result in chosen:
+        write_result(result, tmp_path / "runs")
+        write_result(replace(result, key=replace(result.key, seed=1)), tmp_path / "runs")
+    args = ["export", str(tmp_path / "runs"), "--format", "mib", "--ranking", "signed", "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "two results would share tracr-xproportion_tracr-xproportion" in err and "--seed" in err
+    assert main([*args, "--seed", "1", "--method", "eap"]) == 0
+    assert (tmp_path / "o" / "abs-False" / "tracr-xproportion_tracr-xproportion" / "importances.json").exists()
+    assert main([*args, "--ablation", "zero"]) == 2
+    assert "no result matches the filters; found: eap/corrupted/seed 0" in capsys.readouterr().err

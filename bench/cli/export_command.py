@@ -33,6 +33,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="nine binary circuits at MIB's percentages instead of one importance file",
     )
+    parser.add_argument("--method", help="only this method's results")
+    parser.add_argument("--ablation", help="only results under this ablation")
+    parser.add_argument("--seed", type=int, help="only this seed's results")
     parser.set_defaults(handler=run)
 
 
@@ -47,6 +50,17 @@ def run(args: argparse.Namespace) -> int:
     results = [read_result(args.source)] if args.source.is_file() else load_results(args.source)
     if not results:
         raise MibFileError(f"{args.source}: no result files in this folder (run `python -m bench run` first)")
+    chosen = [
+        r
+        for r in results
+        if (args.method is None or r.key.method == args.method)
+        and (args.ablation is None or r.key.ablation == args.ablation)
+        and (args.seed is None or r.key.seed == args.seed)
+    ]
+    if not chosen:
+        found = sorted({f"{r.key.method}/{r.key.ablation}/seed {r.key.seed}" for r in results})
+        raise MibFileError(f"{args.source}: no result matches the filters; found: {', '.join(found)}")
+    results = chosen
     folders = export_results(results, args.out, args.file_type, args.ranking, args.circuits)
     for folder in folders:
         print(folder)
