@@ -31,7 +31,13 @@ DEFAULT_REPORT = Path("results") / "leaderboard.html"
 GROUP = ["task", "model", "ablation", "method", "variant"]
 DEFAULT_VARIANT = "default"
 NO_SIGNAL = "no signal"
-FAITHFULNESS_COLUMNS = ["faithfulness AUC", "faithfulness AUC std", "CPR", "CMD"]
+FAITHFULNESS_COLUMNS = ["faithfulness AUC", "faithfulness AUC std", "CPR", "CMD", "MIB CPR", "MIB CMD"]
+MIB_TEXT = (
+    "CPR and CMD are CDBench's areas: |score| top-k at ceil(p·n) edges, f(0) = 0 prepended, linear axis. "
+    "MIB CPR and MIB CMD are MIB's own, computed as MIB's code does: top int(p·n) edges at 0.1%…100%, "
+    "ranked by the signed score for CPR and by |score| for CMD, each circuit pruned as MIB prunes it, the "
+    "trapezoid over MIB's ten points on the linear axis (no point at 0); empty if a result predates them."
+)
 
 
 def load_results(root: Path = DEFAULT_RESULTS_DIR) -> list[RunResult]:
@@ -51,6 +57,7 @@ def _curve_label(result: RunResult) -> str:
 
 def result_row(result: RunResult) -> dict[str, object]:
     faith = result.evaluation.get("faithfulness", {})
+    mib = result.evaluation.get("mib", {})  # absent from results written before MIB's scores
     truth = result.evaluation.get("ground_truth", {})
     row: dict[str, object] = {
         "task": result.key.task,
@@ -63,6 +70,8 @@ def result_row(result: RunResult) -> dict[str, object]:
         "faithfulness AUC": faith.get("faithfulness_auc", np.nan),
         "CPR": faith.get("cpr", np.nan),
         "CMD": faith.get("cmd", np.nan),
+        "MIB CPR": mib.get("cpr", np.nan),
+        "MIB CMD": mib.get("cmd", np.nan),
         "time (s)": result.wall_time_s,
         "peak memory (MB)": result.peak_memory_mb,
     }
@@ -256,6 +265,7 @@ def render(results: list[RunResult]) -> str:
         )
         sections.append(_filters_html(results))
         sections.append(_table_html(board, "sortable leaderboard"))
+        sections.append(f"<p>{html.escape(MIB_TEXT)}</p>")
         sections.append(f"<p>{CIRCUITS_TEXT}</p>{legend_html()}")
         graphs = _graphs(results)
         by_setting: dict[tuple[str, str, str], dict[tuple[str, str], RunResult]] = defaultdict(dict)

@@ -10,7 +10,8 @@ Areas (x = fraction of edges kept, f(0) = 0 prepended):
 - `faithfulness_auc`: mean trapezoid over the grid's intervals, so each step of the
   (roughly logarithmic) grid counts equally and the sparse regime is not drowned out;
 - `cpr` (circuit performance ratio) and `cmd` (circuit-model distance): the areas under
-  f and |1 - f| against the linear fraction axis, as in MIB (Mueller et al. 2025, Sec. 4).
+  f and |1 - f| against the linear fraction axis, in the style of MIB (Mueller et al. 2025,
+  Sec. 4) but on this grid and ranking; MIB's exact computation is `bench.mib_scoring`.
 Uncertainty: a percentile bootstrap over examples (the circuits' per-example metrics are
 computed once and resampled).
 

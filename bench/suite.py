@@ -6,7 +6,7 @@ from __future__ import annotations
 from bench.registry import UnknownNameError
 from bench.runner import IncompatibleChoice, RunRequest
 from bench.runtime import ABLATION_KINDS
-from bench.zoo import model_names
+from bench.zoo import is_model_name, model_names
 from bench.zoo.local import LOCAL_PREFIX, is_local_name, local_model_name
 from methods import METHODS
 from tasks import TASKS
@@ -30,7 +30,15 @@ def _in_suite(task: Task, model: str) -> bool:
     model of its own); whether it has what the task needs is checked when it loads."""
     if model in task.models:
         return True
-    return task.needs is not None and (task.model is None or model.startswith(LOCAL_PREFIX))
+    if task.needs is not None:
+        return task.model is None or model.startswith(LOCAL_PREFIX)
+    return task.any_hub_model and task.runs_on(model)
+
+
+def _mib_data_missing(task: str) -> bool:
+    from tasks.mib_tasks import SOURCES, has_local_data
+
+    return task in SOURCES and not has_local_data(task)
 
 
 def plan_suite(
@@ -49,13 +57,17 @@ def plan_suite(
     number of examples, examples drawn with the run seed). Tasks may be task files and models
     checkpoint directories (`task_options` go to the task files); a task with no model of its
     own runs on the `models` given."""
-    methods = _checked("method", methods, METHODS.names()) or METHODS.names()
-    task_names = tasks or TASKS.names()
+    # `file` scores a file the user names (`--method file:PATH`): never part of the default suite
+    methods = _checked("method", methods, METHODS.names()) or [m for m in METHODS.names() if m != "file"]
+    # MIB's tasks join the default suite only where their data has been copied here
+    task_names = tasks or [t for t in TASKS.names() if not _mib_data_missing(t)]
     file_options = {name: dict(task_options or {}) if is_task_file(name) else None for name in task_names}
     found = {name: find_task(name, file_options[name]) for name in task_names}
     zoo = model_names()
     models = [m if m in zoo or not is_local_name(m) else local_model_name(m) for m in models] if models else None
-    _checked("model", [m for m in models or [] if not is_local_name(m)], zoo)
+    for model in models or []:
+        if not is_local_name(model) and not is_model_name(model):
+            raise UnknownNameError("model", model, zoo)
     _checked("ablation", ablations, list(ABLATION_KINDS))
     plan = []
     for task_name in task_names:

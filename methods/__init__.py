@@ -20,6 +20,7 @@ BUILTIN_MODULES = (
     "hisp",
     "random_baseline",
     "subnetwork_probing",
+    "file_import",  # `--method file:PATH`: scores from an MIB / EAP-IG importance file
 )
 
 

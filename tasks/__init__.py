@@ -37,6 +37,10 @@ def _load_tasks() -> None:
     for module in BUILTIN_MODULES:
         task = importlib.import_module(f"tasks.{module}").TASK
         TASKS.add(task.name, task)
+    from tasks.mib_tasks import registered_tasks
+
+    for task in registered_tasks():  # MIB's tasks, from a local copy of MIB's data
+        TASKS.add(task.name, task)
     load_plugins()
 
 

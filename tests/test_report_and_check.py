@@ -156,7 +156,7 @@ def test_leaderboard_shows_no_signal_runs_last_and_unranked(tmp_path: Path) -> N
     rows = table.split("<tbody>")[1].split("</tr>")[:-1]
     assert len(rows) == 3 and rows[-1].startswith("<tr class='no-signal'") and "exact-patching" in rows[-1]
     assert not any("no-signal" in row for row in rows[:2])
-    # the faithfulness AUC, its std, CPR and CMD cells of that row are words, never numbers
-    assert rows[-1].count("<td>no signal</td>") == 5  # the signal column, then the four faithfulness columns
+    # the faithfulness AUC, its std, CPR, CMD and MIB's CPR and CMD cells of that row are words, never numbers
+    assert rows[-1].count("<td>no signal</td>") == 7  # the signal column, then the six faithfulness columns
     shown = f"{results[0].evaluation['faithfulness']['faithfulness_auc']:.3f}"
     assert f">{shown}<" not in rows[-1]

@@ -12,6 +12,7 @@ from bench.cli import (
     check_method_command,
     draw_command,
     estimate_command,
+    export_command,
     ground_truth_command,
     list_command,
     models_command,
@@ -42,6 +43,8 @@ EPILOG = """examples:
   python -m bench check
   python -m bench check-method eap
   python -m bench ground-truth check
+  python -m bench export results/runs/tracr-reverse --format mib --ranking both --out submission/
+  python -m bench run --method file:submission/abs-True/tracr-reverse_tracr-reverse/importances.json
 """
 
 
@@ -69,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_method_command.add_parser(commands)
     models_command.add_parser(commands)
     estimate_command.add_parser(commands)
+    export_command.add_parser(commands)
     return parser
 
 

@@ -16,7 +16,10 @@ if TYPE_CHECKING:  # the handlers import these: `python -m bench --help` must no
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("run", help="run method adapters and write their edge scores")
     parser.add_argument("--all", action="store_true", help="every method on every task whose model is here")
-    parser.add_argument("--method", help="method name (see `bench list methods`)")
+    parser.add_argument(
+        "--method",
+        help="method name (see `bench list methods`), or file:PATH for an MIB importance file or circuit folder",
+    )
     parser.add_argument(
         "--task", help="task name (see `bench list tasks`), a JSONL file of prompt pairs, or a RASP program file (.py)"
     )
@@ -107,13 +110,18 @@ def run(args: argparse.Namespace) -> int:
     task_options = parse_options(args.task_option)
     if args.all:
         return _run_all(args, options, task_options)
-    if not args.method or not args.task:
+    method, task, model = args.method, args.task, args.model
+    if method and method.startswith("file:"):  # an MIB/EAP-IG file scored as a method's output
+        from bench.mib_import import file_request
+
+        method, options, task, model = file_request(method, options, task, model)
+    if not method or not task:
         print("error: give --method and --task, or --all", file=sys.stderr)
         return 2
     request = RunRequest(
-        args.method,
-        args.task,
-        args.model,
+        method,
+        task,
+        model,
         args.ablation,
         args.seed,
         args.examples,
