@@ -40,7 +40,7 @@ from methods.exact_patching import patch_effects
 from tasks.base import TaskData
 
 MODEL = os.environ.get("CDBENCH_BENCH_MODEL", "random:gpt2")
-BATCH = int(os.environ.get("CDBENCH_BENCH_BATCH", "32"))
+BATCH = int(os.environ.get("CDBENCH_BENCH_BATCH", "8"))
 POS = int(os.environ.get("CDBENCH_BENCH_POS", "16"))
 ROUNDS = int(os.environ.get("CDBENCH_BENCH_ROUNDS", "3"))
 STEPS = 5
