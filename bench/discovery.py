@@ -13,6 +13,7 @@ from bench.task_data import TaskData
 if TYPE_CHECKING:  # annotations only, so the contract imports torch and nothing heavier
     from bench.graph import Graph
     from bench.runtime import AblatedRun, MaskedRuntime
+    from bench.shared_passes import SharedPasses
 
 # On CPU, stacking masks pays only while one layer's rebuilt inputs stay small: GPT-2 small's
 # masked forward cost 0.5 s per mask of 128 tokens at 2 or 4 masks (28 or 56 MB of q/k/v
@@ -30,7 +31,8 @@ class DiscoveryRun:
         data: the task's examples and metric.
         ablation: the ablation kind edges fall back to ("corrupted", "mean", "zero",
             "zero-token"; see `MaskedRuntime.ablate`).
-        ablated: the ablated run prepared for `data` and `ablation`.
+        passes: the ablated run and the full model's logits for `data` and `ablation`,
+            computed when first read (`ablated`, `full_logits`) and shared by every reader.
         seed: for methods with randomness.
         options: method-specific parameters (e.g. integration steps), from the CLI.
         max_batch_tokens: how many (mask x example x position) rows one forward may hold.
@@ -39,11 +41,20 @@ class DiscoveryRun:
     runtime: MaskedRuntime
     data: TaskData
     ablation: str
-    ablated: AblatedRun
+    passes: SharedPasses
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     max_batch_tokens: int = 200_000
-    full_logits: torch.Tensor | None = None
+
+    @property
+    def ablated(self) -> AblatedRun:
+        """The ablated run prepared for `data` and `ablation` (computed on first use)."""
+        return self.passes.ablated
+
+    @property
+    def full_logits(self) -> torch.Tensor:
+        """The unmasked model's logits on the clean input (computed on first use)."""
+        return self.passes.full_logits
 
     def masks_per_forward(self, buffer_budget_bytes: float = 1.5e9) -> int:
         """How many masks one batched masked forward may stack: bounded by `max_batch_tokens`,
@@ -70,7 +81,7 @@ class DiscoveryRun:
     @property
     def has_distribution(self) -> bool:
         """Whether the outputs form a distribution (more than one logit), so KL is meaningful."""
-        return self.full_logits is not None and self.full_logits.shape[-1] > 1
+        return self.runtime.model.cfg.d_vocab_out > 1
 
     def kl_to_full(self, logits: torch.Tensor) -> torch.Tensor:
         """KL(full model || this run) of the next-token distributions at the task's output
@@ -82,8 +93,6 @@ class DiscoveryRun:
     def kl_at_outputs(self, outputs: torch.Tensor) -> torch.Tensor:
         """`kl_to_full` of logits already taken at the output positions, `[..., n, k, vocab]`
         (for runs that compute only those positions)."""
-        if self.full_logits is None:
-            raise ValueError("this DiscoveryRun was built without full_logits; use prepare_run")
         if not self.has_distribution:
             raise ValueError(
                 "KL to the full model is always 0 for a model with one output (e.g. tracr-xproportion); "
@@ -132,15 +141,12 @@ def prepare_run(
     seed: int = 0,
     options: dict[str, Any] | None = None,
 ) -> DiscoveryRun:
-    """Build the ablated run once, so every method on this data shares it."""
-    ablated = runtime.ablate(
-        ablation,
-        corrupted_tokens=data.corrupted,
-        reference_tokens=data.reference if data.reference is not None else data.corrupted,
-        like=data.clean,
-        attention_mask=data.attention_mask,
-        reference_mask=data.reference_mask if data.reference is not None else data.attention_mask,
-    )
-    with torch.no_grad():
-        full_logits = runtime.run(data.clean, data.attention_mask)
-    return DiscoveryRun(runtime, data, ablation, ablated, seed, dict(options or {}), full_logits=full_logits)
+    """A run of `data` under `ablation`; its passes (the ablated run, the full logits) are
+    computed when a method or a score first reads them, once, so each method pays only for
+    what it reads. An unknown ablation kind fails here, before any work."""
+    from bench.runtime import ABLATION_KINDS
+    from bench.shared_passes import SharedPasses
+
+    if ablation not in ABLATION_KINDS:
+        raise ValueError(f"unknown ablation kind {ablation!r}; valid choices: {', '.join(ABLATION_KINDS)}")
+    return DiscoveryRun(runtime, data, ablation, SharedPasses(runtime, data, ablation), seed, dict(options or {}))

@@ -137,19 +137,28 @@ class MaskedRuntime:
     @torch.no_grad()
     def source_outputs(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Every source's output in the plain forward: `[batch, pos, n_sources, d_model]`."""
+        cache: dict[str, torch.Tensor] = {}
+        mask = padding_mask(attention_mask)
+        with self._hooked(mask, self._source_recorders(cache)):
+            self._call(tokens, mask)
+        return self._sources_from(cache)
+
+    def _source_recorders(self, cache: dict[str, torch.Tensor]) -> list[tuple[str, Callable]]:
+        """Hooks that store (detached) what each source writes into `cache`, by hook name."""
         names = ["blocks.0.hook_resid_pre"]
         for layer in range(self._n_layers):
             names.append(f"blocks.{layer}.attn.hook_z")
             if layer in self.graph.mlp_src:
                 names.append(f"blocks.{layer}.hook_mlp_out")
-        cache: dict[str, torch.Tensor] = {}
 
         def keep(x: torch.Tensor, hook: object) -> None:
-            cache[hook.name] = x  # type: ignore[attr-defined]
+            cache[hook.name] = x.detach()  # type: ignore[attr-defined]
 
-        mask = padding_mask(attention_mask)
-        with self._hooked(mask, [(name, keep) for name in names]):
-            self._call(tokens, mask)
+        return [(name, keep) for name in names]
+
+    @torch.no_grad()
+    def _sources_from(self, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+        """`[batch, pos, n_sources, d_model]` from what `_source_recorders` stored."""
         parts = [cache["blocks.0.hook_resid_pre"][:, :, None]]
         for layer in range(self._n_layers):
             parts.append(self.head_outputs(layer, cache[f"blocks.{layer}.attn.hook_z"]))
@@ -268,12 +277,39 @@ class MaskedRuntime:
     @torch.no_grad()
     def deltas(self, tokens: torch.Tensor, ablated: AblatedRun) -> torch.Tensor:
         """`out_u(tokens) - ablated_out_u` per source, flattened: `[n_sources, batch * pos * d_model]`."""
-        diff = self.source_outputs(tokens, ablated.attention_mask) - ablated.outputs
-        return diff.permute(2, 0, 1, 3).reshape(self.graph.n_sources, -1)
+        recorded: dict[str, torch.Tensor] = {}
+        mask = padding_mask(ablated.attention_mask)
+        with self._hooked(mask, self._source_recorders(recorded)):
+            self._call(tokens, mask)
+        return self._deltas_from(recorded, ablated)
 
+    @torch.no_grad()
+    def _deltas_from(self, cache: dict[str, torch.Tensor], ablated: AblatedRun) -> torch.Tensor:
+        """`deltas` from what `_source_recorders` stored, written group by group straight into
+        their `[n_sources, batch * pos * d_model]` layout (no full-size temporaries, as this
+        may run while a forward's activations are held for its backward)."""
+        first = cache["blocks.0.hook_resid_pre"]
+        batch, pos, d_model = first.shape
+        out = torch.empty(self.graph.n_sources, batch, pos, d_model, dtype=first.dtype, device=first.device)
+        abl = ablated.outputs.permute(2, 0, 1, 3)  # [n_sources, batch or 1, pos, d_model]
+        torch.sub(first, abl[0], out=out[0])
+        start = 1
+        for layer in range(self._n_layers):
+            heads = self.head_outputs(layer, cache[f"blocks.{layer}.attn.hook_z"]).permute(2, 0, 1, 3)
+            stop = start + heads.shape[0]
+            torch.sub(heads, abl[start:stop], out=out[start:stop])
+            start = stop
+            if layer in self.graph.mlp_src:
+                torch.sub(cache[f"blocks.{layer}.hook_mlp_out"], abl[start], out=out[start])
+                start += 1
+        return out.view(self.graph.n_sources, -1)
+
+    @torch.no_grad()
     def input_embedding(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """What the `input` node writes for `tokens`: `[batch, pos, d_model]`."""
-        return self.source_outputs(tokens, attention_mask)[:, :, 0]
+        """What the `input` node writes for `tokens`: `[batch, pos, d_model]`; only the
+        embedding runs (no block), as it is all the `input` node reads."""
+        mask = padding_mask(attention_mask)
+        return self.model(tokens, stop_at_layer=0, **forward_kwargs(self.model, tokens, mask))
 
     def forward_from_embedding(
         self, tokens: torch.Tensor, embedding: torch.Tensor, attention_mask: torch.Tensor | None = None
@@ -320,6 +356,27 @@ class MaskedRuntime:
             extra.append(self._scaling_hook(*scaled_sources, deltas, tokens.shape[0], freeze_scaled))
         return self.edge_and_input_gradients(
             tokens, objective, deltas, embedding, extra_hooks=extra, attention_mask=attention_mask
+        )[0]
+
+    def clean_edge_gradients(
+        self,
+        tokens: torch.Tensor,
+        objective: Callable[[torch.Tensor], torch.Tensor],
+        ablated: AblatedRun,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`edge_gradients(tokens, objective, self.deltas(tokens, ablated))` without the
+        separate clean forward: the gradient forward is itself the clean run, so it records
+        the sources' outputs, and the deltas are formed from them before the backward reads
+        them (one forward and one backward in all; EAP's floor besides the ablated run).
+        `attention_mask` is the padding of `tokens` (None: no padding)."""
+        recorded: dict[str, torch.Tensor] = {}
+
+        def deltas() -> torch.Tensor:
+            return self._deltas_from(recorded, ablated)
+
+        return self.edge_and_input_gradients(
+            tokens, objective, deltas, extra_hooks=self._source_recorders(recorded), attention_mask=attention_mask
         )[0]
 
     def node_gradients(
@@ -400,7 +457,7 @@ class MaskedRuntime:
         self,
         tokens: torch.Tensor,
         objective: Callable[[torch.Tensor], torch.Tensor],
-        deltas: torch.Tensor,
+        deltas: torch.Tensor | Callable[[], torch.Tensor],
         embedding: torch.Tensor | None = None,
         input_objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
         extra_hooks: list[tuple[str, Callable]] | None = None,
@@ -409,6 +466,9 @@ class MaskedRuntime:
         """`edge_gradients`, and from the same forward the gradient of `input_objective` (of
         the logits) with respect to the input embedding: a path method that steps along one
         objective and attributes another saves a forward per point.
+
+        `deltas` may be a function giving them, called once after the forward (so the
+        forward can record what they are made of).
 
         Returns:
             The edge scores, and `[batch, pos, d_model]` (None without `input_objective`).
@@ -569,23 +629,36 @@ class _GradientHooks:
     """Forward hooks that register gradient hooks on every destination input, and fold each
     incoming gradient straight into edge scores (no gradient is stored)."""
 
-    def __init__(self, runtime: MaskedRuntime, deltas: torch.Tensor, batch: int) -> None:
+    def __init__(self, runtime: MaskedRuntime, deltas: torch.Tensor | Callable[[], torch.Tensor], batch: int) -> None:
         self.rt = runtime
         self.graph = runtime.graph
-        self.deltas = deltas  # [S, B*P*D]
-        # Scores accumulate in at least float32 (bf16 sums lose digits fast); float64 stays.
-        wide = torch.float32 if deltas.dtype in (torch.bfloat16, torch.float16) else deltas.dtype
-        self.scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=wide)
+        self._deltas = deltas  # [S, B*P*D], or a function giving them (called at the first use)
+        self._scores: torch.Tensor | None = None
         self.scoring = True  # off while a backward runs for another objective
         self.start: torch.Tensor | None = None  # the input embedding leaf of the forward
 
+    @property
+    def deltas(self) -> torch.Tensor:
+        if callable(self._deltas):
+            self._deltas = self._deltas()
+        return self._deltas
+
+    @property
+    def scores(self) -> torch.Tensor:
+        if self._scores is None:
+            # Scores accumulate in at least float32 (bf16 sums lose digits fast); float64 stays.
+            dtype = self.deltas.dtype
+            wide = torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+            self._scores = torch.zeros(self.graph.n_sources, self.graph.n_destinations, dtype=wide)
+        return self._scores
+
     def _accumulate(self, first_dst: int, columns: torch.Tensor | None = None) -> Callable:
         n_up = int(self.graph.n_upstream[first_dst])
-        wide = self.scores.dtype
 
         def on_grad(grad: torch.Tensor) -> None:
             if not self.scoring:
                 return
+            wide = self.scores.dtype  # read at the backward: the deltas may come from this very forward
             with torch.no_grad():
                 if grad.dim() == 4:  # per-head inputs [B, P, H, D] -> [H, B*P*D]
                     flat = grad.permute(2, 0, 1, 3).reshape(grad.shape[2], -1)

@@ -18,7 +18,9 @@ from methods.spec import register_method
     citation="Syed, Rager & Conmy 2023, arXiv 2310.10348",
 )
 def eap(run: DiscoveryRun) -> EdgeScores:
-    runtime, clean = run.runtime, run.data.clean
-    deltas = runtime.deltas(clean, run.ablated)
-    scores = runtime.edge_gradients(clean, run.objective, deltas, attention_mask=run.data.attention_mask)
+    # The gradient forward is the clean run: it supplies the clean outputs of the deltas, so
+    # the whole run is one ablated forward, one clean forward and one backward.
+    scores = run.runtime.clean_edge_gradients(
+        run.data.clean, run.objective, run.ablated, attention_mask=run.data.attention_mask
+    )
     return EdgeScores(run.graph.to_edges(scores).float())

@@ -20,9 +20,12 @@ def test_benchmarks_run_and_print_ratios() -> None:
         "CDBENCH_BENCH_BATCH": "2",
         "CDBENCH_BENCH_POS": "4",
         "PYTHONPATH": str(ROOT),
+        "CDBENCH_BENCH_ROUNDS": "1",
     }
     cmd = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-q", "-s", "-p", "no:cacheprovider"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for name in ["eap:", "eap-ig-inputs:", "eap-gp:", "eap-ig-activations (one group):", "exact-patching (64 edges):"]:
-        assert name in proc.stdout and "x of bare" in proc.stdout
+    names = ["eap:", "eap-ig-inputs:", "eap-gp:", "eap-ig-activations (one group):", "exact-patching (32 edges):"]
+    for name in [*names, "hisp:"]:
+        line = next((line for line in proc.stdout.splitlines() if name in line), "")
+        assert "whole run" in line and "method only" in line and "x of floor" in line, name
