@@ -58,7 +58,7 @@ def plan_suite(
     checkpoint directories (`task_options` go to the task files); a task with no model of its
     own runs on the `models` given."""
     # `file` scores a file the user names (`--method file:PATH`): never part of the default suite
-    methods = _checked("method", methods, METHODS.names()) or [m for m in METHODS.names() if m != "file"]
+    methods = _checked("method", methods, METHODS.names()) or [m for m in METHODS.names() if METHODS.get(m).discovers]
     # MIB's tasks join the default suite only where their data has been copied here
     task_names = tasks or [t for t in TASKS.names() if not _mib_data_missing(t)]
     file_options = {name: dict(task_options or {}) if is_task_file(name) else None for name in task_names}

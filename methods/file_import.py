@@ -39,6 +39,7 @@ def _check(options: dict[str, object]) -> None:
     citation="Mueller et al. 2025 (MIB), submission formats",
     defaults={"path": "", "sha256": ""},
     check=_check,
+    discovers=False,
 )
 def file_scores(run: DiscoveryRun) -> EdgeScores:
     path = Path(str(run.options["path"]))

@@ -25,6 +25,8 @@ class MethodSpec:
             merged with what the user set, so a changed default shows in the results.
         check: parses every option and raises ValueError naming a bad value, before any
             work starts (what it returns is not used).
+        discovers: False for an entry that only reads scores someone else produced (`file`,
+            given as `--method file:PATH`): `run --all` and sweeps over every method skip it.
     """
 
     name: str
@@ -34,6 +36,7 @@ class MethodSpec:
     stochastic: bool = False
     defaults: dict[str, object] = field(default_factory=dict)
     check: Callable[[dict[str, object]], object] | None = None
+    discovers: bool = True
 
     def resolve_options(self, options: dict[str, object] | None) -> dict[str, object]:
         """Defaults overlaid with `options`; an unknown key is an error naming the valid ones."""
@@ -97,11 +100,13 @@ def register_method(
     stochastic: bool = False,
     defaults: dict[str, object] | None = None,
     check: Callable[[dict[str, object]], object] | None = None,
+    discovers: bool = True,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering an adapter function under `name`."""
 
     def decorate(func: MethodFn) -> MethodFn:
-        METHODS.add(name, MethodSpec(name, func, description, citation, stochastic, dict(defaults or {}), check))
+        spec = MethodSpec(name, func, description, citation, stochastic, dict(defaults or {}), check, discovers)
+        METHODS.add(name, spec)
         return func
 
     return decorate

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import bench.ground_truth
 from bench import canonical_circuits as cc
 from bench.cli import ground_truth_command
 from bench.detectability import OUTPUT_CHANGE_TOL, detectable_edges
@@ -158,7 +159,8 @@ def test_loader_error_names_the_bad_entry(tmp_path: Path) -> None:
 
 def test_derive_command_uses_the_canonical_rules(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     written = []
-    monkeypatch.setattr(ground_truth_command, "write_ground_truth", lambda payload: written.append(payload) or "x")
+    # the command imports its helpers when it runs (a lazy CLI), so patch them where they live
+    monkeypatch.setattr(bench.ground_truth, "write_ground_truth", lambda payload: written.append(payload) or "x")
     assert ground_truth_command.run_derive(argparse.Namespace(task="docstring", detectable=False)) == 0
     assert written == [cc.ground_truth_payload("docstring")]
     assert ground_truth_command.run_derive(argparse.Namespace(task="nonsense", detectable=False)) == 2
