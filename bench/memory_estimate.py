@@ -28,7 +28,8 @@ RESIDUAL_COPIES = 8.0
 MLP_COPIES = 4.0
 PATTERN_COPIES = 3.0
 LOGIT_COPIES = 3.0  # logits, their log-softmax and its gradient (float32)
-PATH_METHOD_ACTIVATIONS = 1.3  # path methods: part of the previous point's graph is still alive
+# path methods: part of the previous point's graph is still alive (refitted after the shared passes)
+PATH_METHOD_ACTIVATIONS = 1.1
 RUNTIME_OVERHEAD_BYTES = 48 * 2**20  # kernels and buffers the first forward and backward load
 
 

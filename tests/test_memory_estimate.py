@@ -15,7 +15,7 @@ from bench.memory_estimate import estimate
 from bench.zoo import hub_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
-TOLERANCE = 0.25  # |predicted - measured| / measured; measured: within 0.10 on these sizes (2 shared cores)
+TOLERANCE = 0.25  # |predicted - measured| / measured; measured: -8% to +16% on these sizes
 SIZES = [
     "random:llama3@n_layers=2,d_model=256,n_heads=8,d_vocab=4096",
     "random:gpt2@n_layers=4,d_model=384,n_heads=6,d_vocab=8192",
