@@ -15,9 +15,11 @@ from bench.cli import (
     export_command,
     ground_truth_command,
     list_command,
+    merge_command,
     models_command,
     report_command,
     run_command,
+    status_command,
 )
 from bench.registry import UnknownNameError
 
@@ -29,6 +31,7 @@ USAGE_ERRORS = [
     ("bench.task_data", "TaskInputError"),
     ("bench.ground_truth", "GroundTruthError"),
     ("bench.result_schema", "ResultFileError"),
+    ("bench.merge", "MergeConflict"),
 ]
 # exit 1, one line: nothing the user typed was wrong, but this run cannot be done
 UNAVAILABLE_ERRORS = [("bench.zoo.hub", "ModelUnavailable"), ("bench.runner", "MethodContractError")]
@@ -38,6 +41,9 @@ EPILOG = """examples:
   python -m bench list --plugin my_method.py
   python -m bench run --method exact-patching --task tracr-reverse
   python -m bench run --all
+  python -m bench run --all --shard 2/4 --results-dir results/shard2
+  python -m bench merge results/shard1 results/shard2 --into results/runs
+  python -m bench status
   python -m bench report
   python -m bench draw results/runs/tracr-reverse/tracr-reverse/eap/zero-seed0-*.json --out circuit.svg
   python -m bench check
@@ -73,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     models_command.add_parser(commands)
     estimate_command.add_parser(commands)
     export_command.add_parser(commands)
+    merge_command.add_parser(commands)
+    status_command.add_parser(commands)
     return parser
 
 

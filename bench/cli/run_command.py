@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.shards import parse_shard
+
 if TYPE_CHECKING:  # the handlers import these: `python -m bench --help` must not pay for torch
     from bench.results import RunResult
     from bench.runner import RunRequest
@@ -70,6 +72,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--results-dir", type=Path, help="where results go (default: results/runs)")
     parser.add_argument("--force", action="store_true", help="recompute results that already exist")
+    parser.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="with --all: run only the I-th of N exact parts of the plan (1 <= I <= N; for job arrays)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -110,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     task_options = parse_options(args.task_option)
     if args.all:
         return _run_all(args, options, task_options)
+    if args.shard is not None:
+        print("error: --shard splits the plan of --all; give it with --all", file=sys.stderr)
+        return 2
     method, task, model = args.method, args.task, args.model
     if method and method.startswith("file:"):  # an MIB/EAP-IG file scored as a method's output
         from bench.mib_import import file_request
@@ -186,7 +197,9 @@ def _run_all(args: argparse.Namespace, options: dict[str, object], task_options:
 
     from bench.results import record_failure, result_exists
     from bench.runner import execute
+    from bench.shards import shard_plan
     from bench.suite import plan_suite
+    from bench.sweep_status import running_marker
     from bench.zoo import ModelUnavailable, model_status
 
     requests = plan_suite(
@@ -200,6 +213,9 @@ def _run_all(args: argparse.Namespace, options: dict[str, object], task_options:
         args.data_seed,
         task_options,
     )
+    if args.shard is not None:
+        requests = shard_plan(requests, args.shard)
+        print(f"shard {args.shard}: {len(requests)} run(s) of the plan")
     skipped, done, failed = 0, 0, 0
     statuses: dict[str, ModelStatus] = {}  # one availability probe per model, one line per missing model
     for request in tqdm(requests, desc="runs", unit="run"):
@@ -215,7 +231,8 @@ def _run_all(args: argparse.Namespace, options: dict[str, object], task_options:
             skipped += 1
             continue
         try:
-            result, _ = execute(request, args.results_dir)
+            with running_marker(key, args.results_dir):  # `bench status` shows it as running
+                result, _ = execute(request, args.results_dir)
         except ModelUnavailable as err:
             tqdm.write(f"skip {_label(request)}: {err}")
             skipped += 1
