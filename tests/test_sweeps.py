@@ -137,3 +137,8 @@ def test_status_counts_done_running_failed_and_remaining(
         out = capsys.readouterr().out
         assert f"{len(plan)} planned" in out and f"1 done, 1 running, 1 failed, {len(plan) - 3} remaining" in out
     assert not list(root.rglob("*.running"))
+
+
+def test_check_refuses_to_update_the_baseline_from_one_shard(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--update", "--shard", "1/2"]) == 2
+    assert "without --tasks or --methods or --shard" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.package_data import checkout_root
+from bench.shards import parse_shard
 
 if TYPE_CHECKING:  # the handler imports these: `python -m bench --help` must not pay for torch
     from bench.runner import RunRequest
@@ -26,6 +27,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--update", action="store_true", help="write the fresh scores as the new baseline")
     parser.add_argument("--tasks", type=_names, help="comma-separated tasks: check only their runs (default: all)")
     parser.add_argument("--methods", type=_names, help="comma-separated methods: check only their runs (default: all)")
+    parser.add_argument(
+        "--shard", type=parse_shard, metavar="I/N", help="check only the I-th of N exact parts of the runs (CI jobs)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -54,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
     from bench.zoo import model_status
 
     args.baseline = args.baseline or BASELINE_PATH
-    subset = bool(args.tasks or args.methods)
+    subset = bool(args.tasks or args.methods or args.shard)
     if args.update and subset:
         # a baseline written from part of the suite would silently drop every other entry
-        print("error: --update rewrites the whole baseline; run it without --tasks or --methods", file=sys.stderr)
+        extra = " or --shard" if args.shard else ""
+        message = f"error: --update rewrites the whole baseline; run it without --tasks or --methods{extra}"
+        print(message, file=sys.stderr)
         return 2
     if args.update and args.baseline == BASELINE_PATH and checkout_root() is None:
         print("error: CDBench is installed, not a checkout: give --baseline PATH to write a baseline", file=sys.stderr)
@@ -67,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     # never hub weights (present on some machines only, and hours of work on a CPU).
     kinds = {model: model_status(model).kind for model in {r.model for r in suite}}
     plan = [r for r in suite if kinds[r.model] != "hub"]
+    if args.shard is not None:
+        from bench.shards import shard_plan
+
+        plan = shard_plan(plan, args.shard)
     if not plan:
         print("error: nothing to check: the chosen tasks run only on hub models", file=sys.stderr)
         return 2
