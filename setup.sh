@@ -15,6 +15,6 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 python3 -m venv .venv
 . .venv/bin/activate
-pip install -q -c constraints.txt -e ".[test]"
+pip install -q -c constraints.txt -e ".[test,ray]"
 python -m bench models build
 echo "set up; now run: . .venv/bin/activate"

@@ -78,6 +78,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="I/N",
         help="with --all: run only the I-th of N exact parts of the plan (1 <= I <= N; for job arrays)",
     )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="with --all: local (default; one run after another here) or ray (each run a Ray task; needs "
+        "the cdbench[ray] extra)",
+    )
+    parser.add_argument("--address", help="with --executor ray: the Ray cluster (default: start a local Ray here)")
+    parser.add_argument("--ray-cpus", type=int, help="with --executor ray and no --address: CPUs of the local Ray")
+    parser.add_argument(
+        "--ray-resources",
+        action="append",
+        default=[],
+        metavar="NAME=NUMBER",
+        help="with --executor ray: what every run asks for instead of its model's preset (num_cpus, num_gpus, memory)",
+    )
+    parser.add_argument(
+        "--max-retries", type=int, default=2, help="with --executor ray: retries of a run whose worker dies (default 2)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -192,6 +211,35 @@ def _label(request: RunRequest) -> str:
     )
 
 
+def _run_on_ray(args: argparse.Namespace, requests: list[RunRequest]) -> int:
+    from importlib.util import find_spec
+
+    from bench.ray_executor import parse_resources, run_on_ray
+
+    if find_spec("ray") is None:
+        print('error: --executor ray needs Ray: pip install -c constraints.txt -e ".[ray]"', file=sys.stderr)
+        return 2
+    try:
+        resources = parse_resources(args.ray_resources)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    counts = run_on_ray(
+        requests,
+        args.results_dir,
+        address=args.address,
+        num_cpus=args.ray_cpus,
+        resources=resources,
+        max_retries=args.max_retries,
+        force=args.force,
+    )
+    print(
+        f"finished: {counts.done} run, {counts.skipped} skipped (already done or model unavailable), "
+        f"{counts.failed} failed"
+    )
+    return 0
+
+
 def _run_all(args: argparse.Namespace, options: dict[str, object], task_options: dict[str, object]) -> int:
     from tqdm.auto import tqdm
 
@@ -216,6 +264,8 @@ def _run_all(args: argparse.Namespace, options: dict[str, object], task_options:
     if args.shard is not None:
         requests = shard_plan(requests, args.shard)
         print(f"shard {args.shard}: {len(requests)} run(s) of the plan")
+    if args.executor == "ray":
+        return _run_on_ray(args, requests)
     skipped, done, failed = 0, 0, 0
     statuses: dict[str, ModelStatus] = {}  # one availability probe per model, one line per missing model
     for request in tqdm(requests, desc="runs", unit="run"):
