@@ -73,6 +73,11 @@ def compute_result(request: RunRequest) -> dict[str, Any]:
     return result.to_json()
 
 
+def _call(work: Callable[[RunRequest], dict[str, Any]], request: RunRequest) -> dict[str, Any]:
+    """What a Ray task runs: `work` travels with it (any callable, e.g. a partial)."""
+    return work(request)
+
+
 def _start(address: str | None, num_cpus: int | None) -> None:
     import ray
 
@@ -132,9 +137,9 @@ def run_on_ray(
     if started_here:
         _start(address, num_cpus)
     try:
-        remote = ray.remote(max_retries=max_retries, retry_exceptions=False)(work)
+        remote = ray.remote(max_retries=max_retries, retry_exceptions=False)(_call)
         pending = {
-            remote.options(**resources_for(kinds[key.model], resources or {})).remote(request): (request, key)
+            remote.options(**resources_for(kinds[key.model], resources or {})).remote(work, request): (request, key)
             for request, key in todo
         }
         done = failed = 0
