@@ -137,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     task_options = parse_options(args.task_option)
     if args.all:
         return _run_all(args, options, task_options)
-    if args.shard is not None:
-        print("error: --shard splits the plan of --all; give it with --all", file=sys.stderr)
+    if args.shard is not None or args.executor != "local":
+        print("error: --shard and --executor apply to the plan of --all; give them with --all", file=sys.stderr)
         return 2
     method, task, model = args.method, args.task, args.model
     if method and method.startswith("file:"):  # an MIB/EAP-IG file scored as a method's output
