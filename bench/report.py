@@ -21,6 +21,8 @@ import seaborn as sns
 from sklearn.metrics import roc_curve
 
 from bench.circuit_view import FAITHFUL_ENOUGH, FALLBACK_K, circuit_view, result_graph
+from bench.faithful_size import RULE as FAITHFUL_SIZE_RULE
+from bench.faithful_size import size_for
 from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
@@ -37,6 +39,12 @@ MIB_TEXT = (
     "MIB CPR and MIB CMD are MIB's own, computed as MIB's code does: top int(p·n) edges at 0.1%…100%, "
     "ranked by the signed score for CPR and by |score| for CMD, each circuit pruned as MIB prunes it, the "
     "trapezoid over MIB's ten points on the linear axis (no point at 0); empty if a result predates them."
+)
+
+FAITHFUL_SIZE_TEXT = (
+    "Edges for f>=0.8 / f>=0.9: the smallest top-k of the ranking whose circuit reaches that faithfulness "
+    "(the Edge Pruning paper's comparison), found by bisection between the faithfulness grid's points: "
+    f"{FAITHFUL_SIZE_RULE}; the mean over seeds; '-' without signal, in results written before it, or if never reached."
 )
 
 
@@ -72,6 +80,7 @@ def result_row(result: RunResult) -> dict[str, object]:
         "CMD": faith.get("cmd", np.nan),
         "MIB CPR": mib.get("cpr", np.nan),
         "MIB CMD": mib.get("cmd", np.nan),
+        **faithful_size_cells(result),
         "time (s)": result.wall_time_s,
         "peak memory (MB)": result.peak_memory_mb,
     }
@@ -82,6 +91,18 @@ def result_row(result: RunResult) -> dict[str, object]:
         row[f"recall@k ({which} GT)"] = edge.get("recall_at_k", np.nan)
     row["AP (detectable GT)"] = truth.get("detectable", {}).get("edge", {}).get("average_precision", np.nan)
     return row
+
+
+def faithful_size_cells(result: RunResult) -> dict[str, float]:
+    """Edges (and fraction) the ranking's circuit needs for faithfulness 0.8 and 0.9
+    (`bench.faithful_size`); NaN (shown "-") without signal, unreached or in older results."""
+    edges_08, _ = size_for(result.evaluation, 0.8)
+    edges_09, fraction_09 = size_for(result.evaluation, 0.9)
+    return {
+        "edges for f>=0.8": np.nan if edges_08 is None else float(edges_08),
+        "edges for f>=0.9": np.nan if edges_09 is None else float(edges_09),
+        "edge fraction for f>=0.9": np.nan if fraction_09 is None else fraction_09,
+    }
 
 
 def leaderboard(results: list[RunResult]) -> pd.DataFrame:
@@ -266,6 +287,7 @@ def render(results: list[RunResult]) -> str:
         sections.append(_filters_html(results))
         sections.append(_table_html(board, "sortable leaderboard"))
         sections.append(f"<p>{html.escape(MIB_TEXT)}</p>")
+        sections.append(f"<p>{html.escape(FAITHFUL_SIZE_TEXT)}</p>")
         sections.append(f"<p>{CIRCUITS_TEXT}</p>{legend_html()}")
         graphs = _graphs(results)
         by_setting: dict[tuple[str, str, str], dict[tuple[str, str], RunResult]] = defaultdict(dict)
