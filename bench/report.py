@@ -21,11 +21,13 @@ import seaborn as sns
 from sklearn.metrics import roc_curve
 
 from bench.circuit_view import FAITHFUL_ENOUGH, FALLBACK_K, circuit_view, result_graph
+from bench.claims import check_claims
 from bench.faithful_size import RULE as FAITHFUL_SIZE_RULE
 from bench.faithful_size import size_for
 from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
+from bench.report_claims import claims_html
 from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
 
@@ -333,6 +335,7 @@ def render(results: list[RunResult]) -> str:
                 for r in results
             ]
         )
+        sections.append(claims_html(check_claims(results)))
         sections.append("<h2>Run metadata</h2>" + _table_html(meta, "sortable metadata"))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>CDBench leaderboard</title>"
