@@ -118,3 +118,23 @@ def test_no_signal_has_no_size_and_old_results_read_as_none(reverse_run) -> None
     ]
     assert size_for({}, 0.9) == (None, None)
     assert size_for({"faithful_size": [FaithfulSize(0.9, 3, 0.5, [2, 4]).to_json()]}, 0.9) == (3, 0.5)
+
+
+def test_runs_store_sizes_and_the_leaderboard_shows_them(tracr_reverse_results) -> None:
+    from bench.report import leaderboard, load_results, render
+
+    results = load_results(tracr_reverse_results)  # read back through the schema check
+    board = leaderboard(results).set_index("method")
+    for result in results:
+        sizes = {s["threshold"]: s for s in result.evaluation["faithful_size"]}
+        assert set(sizes) == {0.8, 0.9}
+        faith = result.evaluation["faithfulness"]
+        shown = board.loc[result.key.method, "edges for f>=0.9"]
+        if sizes[0.9]["edges"] is None:
+            assert faith["no_signal"] or max(faith["faithfulness"]) < 0.9
+            assert np.isnan(shown)
+        else:
+            low, high = sizes[0.9]["bracket"]
+            assert low < sizes[0.9]["edges"] <= high and shown == sizes[0.9]["edges"]
+            assert sizes[0.8]["edges"] <= high
+    assert "The papers' claims, checked" in render(results)
