@@ -18,6 +18,7 @@ from bench.cli import (
     models_command,
     report_command,
     run_command,
+    stability_command,
 )
 from bench.registry import UnknownNameError
 
@@ -42,6 +43,7 @@ EPILOG = """examples:
   python -m bench draw results/runs/tracr-reverse/tracr-reverse/eap/zero-seed0-*.json --out circuit.svg
   python -m bench check
   python -m bench check-method eap
+  python -m bench stability --method eap --task tracr-reverse --bootstrap 5
   python -m bench ground-truth check
   python -m bench export results/runs/tracr-reverse --format mib --ranking both --out submission/
   python -m bench run --method file:submission/abs-True/tracr-reverse_tracr-reverse/importances.json
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_command.add_parser(commands)
     estimate_command.add_parser(commands)
     export_command.add_parser(commands)
+    stability_command.add_parser(commands)
     return parser
 
 
