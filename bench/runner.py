@@ -177,8 +177,8 @@ def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey, truth_root: Pat
     keeps its ground truth (default: the package's `ground_truth/`)."""
     faith = faithfulness(run, scores, seed=key.seed)
     evaluation: dict[str, Any] = {"faithfulness": faith.to_json()}
-    evaluation["faithful_size"] = [size.to_json() for size in faithful_sizes(run, scores, faith)]
     evaluation["mib"] = mib_scores(run, scores).to_json()  # MIB's CPR/CMD, beside CDBench's own areas
+    evaluation["faithful_size"] = [size.to_json() for size in faithful_sizes(run, scores, faith)]
     root = GROUND_TRUTH_DIR if truth_root is None else truth_root
     if has_ground_truth(key.task, key.model, root):
         truth = load_ground_truth(key.task, run.graph, root)
