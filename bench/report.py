@@ -28,8 +28,10 @@ from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
 from bench.report_claims import claims_html
+from bench.report_stability import stability_html
 from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
+from bench.stability import DEFAULT_STABILITY_DIR, Stability, load_stabilities
 
 DEFAULT_REPORT = Path("results") / "leaderboard.html"
 GROUP = ["task", "model", "ablation", "method", "variant"]
@@ -271,8 +273,8 @@ CIRCUITS_TEXT = (
 )
 
 
-def render(results: list[RunResult]) -> str:
-    """The whole report as one HTML string."""
+def render(results: list[RunResult], stabilities: list[Stability] | None = None) -> str:
+    """The whole report as one HTML string; `stabilities` are `bench stability`'s measurements."""
     board = leaderboard(results)
     sections = ["<h1>CDBench leaderboard</h1>"]
     if board.empty:
@@ -336,6 +338,7 @@ def render(results: list[RunResult]) -> str:
             ]
         )
         sections.append(claims_html(check_claims(results)))
+        sections.append(stability_html(stabilities or []))
         sections.append("<h2>Run metadata</h2>" + _table_html(meta, "sortable metadata"))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>CDBench leaderboard</title>"
@@ -351,10 +354,12 @@ def _gap_text(result: RunResult) -> str:
     return f"{text} {NO_SIGNAL}" if faith["no_signal"] else text
 
 
-def write_report(root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT) -> Path:
+def write_report(
+    root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT, stability_root: Path = DEFAULT_STABILITY_DIR
+) -> Path:
     sns.set_theme(style="whitegrid")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(render(load_results(root)))
+    tmp.write_text(render(load_results(root), load_stabilities(stability_root)))
     tmp.replace(out)
     return out

@@ -12,15 +12,20 @@ as its interval (pairs share reruns, so this is a spread, not a confidence inter
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
+
+from bench.result_schema import ResultFileError
+from bench.results import DEFAULT_RESULTS_DIR
 
 DEFAULT_BOOTSTRAP = 5
 """Reruns per stability measurement: five resamples give ten pairs, about five times one run's
@@ -130,3 +135,29 @@ def measure(
             progress(f"stability: seed {seed} ({i + 1}/{len(seeds)}) done")
         seeded = pairwise(runs, k)
     return pairwise(boot, k), seeded
+
+
+DEFAULT_STABILITY_DIR = DEFAULT_RESULTS_DIR.parent / "stability"
+"""Beside the run results, not among them: readers of `results/runs` see run results only."""
+
+
+def stability_path(root: Path, stability: Stability) -> Path:
+    """`<task>/<model>/<method>/stability-<ablation>-s<S>-n<N>-B<B>.json` under `root` (no
+    "-seed" in the name, so no glob for run results picks it up)."""
+    model = stability.model.replace(":", "_").replace("/", "_")
+    name = f"stability-{stability.ablation}-s{stability.seed}-n{stability.n_examples}-B{stability.bootstrap}.json"
+    return root / stability.task / model / stability.method / name
+
+
+def load_stabilities(root: Path = DEFAULT_STABILITY_DIR) -> list[Stability]:
+    """Every stability file under `root` (none when it does not exist)."""
+    found = []
+    for path in sorted(root.rglob("stability-*.json")):
+        try:
+            data = json.loads(path.read_text())
+            for name in ("jaccard", "spearman", "seeds_jaccard", "seeds_spearman"):
+                data[name] = None if data[name] is None else Agreement(**data[name])
+            found.append(Stability(**data))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ResultFileError(f"{path}: not a stability file written by `bench stability` ({err})") from None
+    return found

@@ -8,14 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.runner import IncompatibleChoice, RunRequest
-from bench.stability import Stability, bootstrap_indices, circuit_size, measure
-
-
-def stability_path(root: Path, stability: Stability) -> Path:
-    """`<task>/<model>/<method>/stability-<ablation>-seed<S>-n<N>-B<B>.json` under `root`."""
-    model = stability.model.replace(":", "_").replace("/", "_")
-    name = f"stability-{stability.ablation}-seed{stability.seed}-n{stability.n_examples}-B{stability.bootstrap}.json"
-    return root / stability.task / model / stability.method / name
+from bench.stability import Stability, bootstrap_indices, circuit_size, measure, stability_path
 
 
 def measure_stability(request: RunRequest, bootstrap: int) -> Stability:

@@ -11,9 +11,11 @@ import torch
 
 from bench.cli import main
 from bench.discovery import prepare_run
+from bench.report_stability import stability_html
 from bench.resample import resample_data
+from bench.result_schema import ResultFileError
 from bench.runtime import MaskedRuntime
-from bench.stability import Agreement, bootstrap_indices, measure, rank_correlation, top_k_jaccard
+from bench.stability import Agreement, bootstrap_indices, load_stabilities, measure, rank_correlation, top_k_jaccard
 from bench.zoo import load_model
 from methods import METHODS
 from tasks import TASKS
@@ -90,10 +92,18 @@ def test_seeds_of_a_random_method_disagree(reverse) -> None:
 
 def test_cli_writes_the_json_and_refuses_bad_input(tmp_path, capsys) -> None:
     args = ["stability", "--method", "eap", "--task", "tracr-reverse", "--examples", "16", "--ablation", "zero"]
-    assert main([*args, "--bootstrap", "1", "--results-dir", str(tmp_path)]) == 2
+    assert main([*args, "--bootstrap", "1", "--out-dir", str(tmp_path)]) == 2
     assert "--bootstrap must be an integer of at least 2" in capsys.readouterr().err
     assert main(["stability", "--method", "nope", "--task", "tracr-reverse"]) == 2
-    assert main([*args, "--bootstrap", "2", "--results-dir", str(tmp_path)]) == 0
+    assert main([*args, "--bootstrap", "2", "--out-dir", str(tmp_path)]) == 0
     (path,) = tmp_path.rglob("stability-*.json")
+    assert not list(tmp_path.rglob("*-seed*.json"))  # never mistaken for a run result
     written = json.loads(path.read_text())
     assert written["bootstrap"] == 2 and written["jaccard"]["pairs"] == 1 and 0.0 <= written["jaccard"]["mean"] <= 1.0
+    (loaded,) = load_stabilities(tmp_path)
+    assert loaded.to_json() == written
+    section = stability_html([loaded])
+    assert "<h2>Stability</h2>" in section and f"{loaded.jaccard.mean:.3f} [" in section
+    path.write_text("{}")
+    with pytest.raises(ResultFileError, match="not a stability file"):
+        load_stabilities(tmp_path)

@@ -23,14 +23,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
     parser.add_argument("--bootstrap", type=int, help="number of resamples B, at least 2 (default 5)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, or auto")
-    parser.add_argument("--results-dir", type=Path, help="where the JSON goes (default: results/runs)")
+    parser.add_argument("--out-dir", type=Path, help="where the JSON goes (default: results/stability)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.results import DEFAULT_RESULTS_DIR
     from bench.runner import RunRequest
-    from bench.stability import DEFAULT_BOOTSTRAP
+    from bench.stability import DEFAULT_BOOTSTRAP, DEFAULT_STABILITY_DIR
     from bench.stability_run import measure_stability, write_stability
 
     request = RunRequest(
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     )
     bootstrap = DEFAULT_BOOTSTRAP if args.bootstrap is None else args.bootstrap
     stability = measure_stability(request, bootstrap)
-    path = write_stability(stability, args.results_dir or DEFAULT_RESULTS_DIR)
+    path = write_stability(stability, args.out_dir or DEFAULT_STABILITY_DIR)
     j, s = stability.jaccard, stability.spearman
     print(
         f"{stability.method} on {stability.task}, B={bootstrap}, k={stability.k} ({stability.k_rule}): "
