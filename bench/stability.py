@@ -44,6 +44,8 @@ class Agreement:
     @classmethod
     def of(cls, values: Sequence[float]) -> Agreement:
         array = np.asarray(values, dtype=float)
+        if np.isnan(array).all():  # e.g. Spearman of rankings that are all ties
+            return cls(float("nan"), float("nan"), float("nan"), len(array))
         low, high = np.nanpercentile(array, [2.5, 97.5])
         return cls(float(np.nanmean(array)), float(low), float(high), len(array))
 
@@ -56,9 +58,9 @@ def top_k_jaccard(a: np.ndarray, b: np.ndarray, k: int) -> float:
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman correlation of |scores|; 1.0 for two identical rankings even when constant."""
-    if np.array_equal(np.abs(a), np.abs(b)):
-        return 1.0
+    """Spearman correlation of |scores|; NaN when either ranking is all ties (no order to compare)."""
+    if np.ptp(np.abs(a)) == 0 or np.ptp(np.abs(b)) == 0:
+        return float("nan")
     return float(spearmanr(np.abs(a), np.abs(b)).statistic)
 
 
