@@ -100,9 +100,14 @@ def faithful_sizes(
         return [FaithfulSize(t, None, None, None) for t in thresholds]
     gap = faith.model_metric - faith.empty_metric
 
-    def curve_at(ks: list[int]) -> np.ndarray:
-        values = per_example_metric(run, top_k_masks(run.graph, scores, ks, signed)).numpy()
-        return (values.mean(1) - faith.empty_metric) / gap
+    known: dict[int, float] = {}  # thresholds searching the same bracket share their forwards
+
+    def curve_at(ks: list[int]) -> list[float]:
+        missing = [k for k in ks if k not in known]
+        if missing:
+            values = per_example_metric(run, top_k_masks(run.graph, scores, missing, signed)).numpy()
+            known.update(zip(missing, ((values.mean(1) - faith.empty_metric) / gap).tolist(), strict=True))
+        return [known[k] for k in ks]
 
     sizes = []
     per_round = per_round or run.masks_per_forward()
