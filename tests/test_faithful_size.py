@@ -138,3 +138,22 @@ def test_runs_store_sizes_and_the_leaderboard_shows_them(tracr_reverse_results) 
             assert low < sizes[0.9]["edges"] <= high and shown == sizes[0.9]["edges"]
             assert sizes[0.8]["edges"] <= high
     assert "The papers' claims, checked" in render(results)
+
+
+def test_older_results_without_sizes_still_load_and_bad_ones_are_named(tracr_reverse_results, tmp_path) -> None:
+    import json
+
+    from bench.report import result_row
+    from bench.result_schema import ResultFileError
+    from bench.results import read_result
+
+    source = next(tracr_reverse_results.rglob("*-seed*.json"))
+    data = json.loads(source.read_text())
+    del data["evaluation"]["faithful_size"]
+    old = tmp_path / source.name
+    old.write_text(json.dumps(data))
+    assert np.isnan(result_row(read_result(old))["edges for f>=0.9"])
+    data["evaluation"]["faithful_size"] = [{"threshold": 0.9, "edges": "many"}]
+    old.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError, match="faithful_size"):
+        read_result(old)
