@@ -21,11 +21,17 @@ import seaborn as sns
 from sklearn.metrics import roc_curve
 
 from bench.circuit_view import FAITHFUL_ENOUGH, FALLBACK_K, circuit_view, result_graph
+from bench.claims import check_claims
+from bench.faithful_size import RULE as FAITHFUL_SIZE_RULE
+from bench.faithful_size import size_for
 from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
+from bench.report_claims import claims_html
+from bench.report_stability import stability_html
 from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
+from bench.stability import DEFAULT_STABILITY_DIR, Stability, load_stabilities
 
 DEFAULT_REPORT = Path("results") / "leaderboard.html"
 GROUP = ["task", "model", "ablation", "method", "variant"]
@@ -37,6 +43,12 @@ MIB_TEXT = (
     "MIB CPR and MIB CMD are MIB's own, computed as MIB's code does: top int(p·n) edges at 0.1%…100%, "
     "ranked by the signed score for CPR and by |score| for CMD, each circuit pruned as MIB prunes it, the "
     "trapezoid over MIB's ten points on the linear axis (no point at 0); empty if a result predates them."
+)
+
+FAITHFUL_SIZE_TEXT = (
+    "Edges for f>=0.8 / f>=0.9: the smallest top-k of the ranking whose circuit reaches that faithfulness "
+    "(the Edge Pruning paper's comparison), found by bisection between the faithfulness grid's points: "
+    f"{FAITHFUL_SIZE_RULE}; the mean over seeds; '-' without signal, in results written before it, or if never reached."
 )
 
 
@@ -72,6 +84,7 @@ def result_row(result: RunResult) -> dict[str, object]:
         "CMD": faith.get("cmd", np.nan),
         "MIB CPR": mib.get("cpr", np.nan),
         "MIB CMD": mib.get("cmd", np.nan),
+        **faithful_size_cells(result),
         "time (s)": result.wall_time_s,
         "peak memory (MB)": result.peak_memory_mb,
     }
@@ -82,6 +95,18 @@ def result_row(result: RunResult) -> dict[str, object]:
         row[f"recall@k ({which} GT)"] = edge.get("recall_at_k", np.nan)
     row["AP (detectable GT)"] = truth.get("detectable", {}).get("edge", {}).get("average_precision", np.nan)
     return row
+
+
+def faithful_size_cells(result: RunResult) -> dict[str, float]:
+    """Edges (and fraction) the ranking's circuit needs for faithfulness 0.8 and 0.9
+    (`bench.faithful_size`); NaN (shown "-") without signal, unreached or in older results."""
+    edges_08, _ = size_for(result.evaluation, 0.8)
+    edges_09, fraction_09 = size_for(result.evaluation, 0.9)
+    return {
+        "edges for f>=0.8": np.nan if edges_08 is None else float(edges_08),
+        "edges for f>=0.9": np.nan if edges_09 is None else float(edges_09),
+        "edge fraction for f>=0.9": np.nan if fraction_09 is None else fraction_09,
+    }
 
 
 def leaderboard(results: list[RunResult]) -> pd.DataFrame:
@@ -248,8 +273,8 @@ CIRCUITS_TEXT = (
 )
 
 
-def render(results: list[RunResult]) -> str:
-    """The whole report as one HTML string."""
+def render(results: list[RunResult], stabilities: list[Stability] | None = None) -> str:
+    """The whole report as one HTML string; `stabilities` are `bench stability`'s measurements."""
     board = leaderboard(results)
     sections = ["<h1>CDBench leaderboard</h1>"]
     if board.empty:
@@ -266,6 +291,7 @@ def render(results: list[RunResult]) -> str:
         sections.append(_filters_html(results))
         sections.append(_table_html(board, "sortable leaderboard"))
         sections.append(f"<p>{html.escape(MIB_TEXT)}</p>")
+        sections.append(f"<p>{html.escape(FAITHFUL_SIZE_TEXT)}</p>")
         sections.append(f"<p>{CIRCUITS_TEXT}</p>{legend_html()}")
         graphs = _graphs(results)
         by_setting: dict[tuple[str, str, str], dict[tuple[str, str], RunResult]] = defaultdict(dict)
@@ -311,6 +337,8 @@ def render(results: list[RunResult]) -> str:
                 for r in results
             ]
         )
+        sections.append(claims_html(check_claims(results)))
+        sections.append(stability_html(stabilities or []))
         sections.append("<h2>Run metadata</h2>" + _table_html(meta, "sortable metadata"))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>CDBench leaderboard</title>"
@@ -326,10 +354,12 @@ def _gap_text(result: RunResult) -> str:
     return f"{text} {NO_SIGNAL}" if faith["no_signal"] else text
 
 
-def write_report(root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT) -> Path:
+def write_report(
+    root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT, stability_root: Path = DEFAULT_STABILITY_DIR
+) -> Path:
     sns.set_theme(style="whitegrid")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(render(load_results(root)))
+    tmp.write_text(render(load_results(root), load_stabilities(stability_root)))
     tmp.replace(out)
     return out

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.faithful_size import FaithfulSize
 from bench.mib_scoring import MibScores
 from bench.result_schema import ResultFileError, check_fields, check_value
 from bench.scoring import Faithfulness
@@ -174,6 +175,9 @@ def read_result(path: Path) -> RunResult:
     check_fields(data["evaluation"].get("faithfulness"), Faithfulness, path, "evaluation.faithfulness")
     if "mib" in data["evaluation"]:  # optional: results written before MIB's scores were added lack it
         check_fields(data["evaluation"]["mib"], MibScores, path, "evaluation.mib")
+    # optional: results written before the edges-for-faithfulness sizes lack it
+    for i, size in enumerate(data["evaluation"].get("faithful_size", [])):
+        check_fields(size, FaithfulSize, path, f"evaluation.faithful_size[{i}]")
     if "ground_truth" in data["evaluation"]:
         check_value(
             data["evaluation"]["ground_truth"], dict[str, dict[str, dict[str, float]]], path, "evaluation.ground_truth"

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench import provenance
 from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
+from bench.faithful_size import faithful_sizes
 from bench.ground_truth import GROUND_TRUTH_DIR, has_ground_truth, load_ground_truth
 from bench.mib_scoring import mib_scores
 from bench.profiling import measure
@@ -174,8 +175,10 @@ def evaluate(run: DiscoveryRun, scores: EdgeScores, key: RunKey, truth_root: Pat
     ground truth when the task has one for this very model (a circuit of GPT-2 small says
     nothing about a random-weight twin or about GPT-2 XL). `truth_root` is where the task
     keeps its ground truth (default: the package's `ground_truth/`)."""
-    evaluation: dict[str, Any] = {"faithfulness": faithfulness(run, scores, seed=key.seed).to_json()}
+    faith = faithfulness(run, scores, seed=key.seed)
+    evaluation: dict[str, Any] = {"faithfulness": faith.to_json()}
     evaluation["mib"] = mib_scores(run, scores).to_json()  # MIB's CPR/CMD, beside CDBench's own areas
+    evaluation["faithful_size"] = [size.to_json() for size in faithful_sizes(run, scores, faith)]
     root = GROUND_TRUTH_DIR if truth_root is None else truth_root
     if has_ground_truth(key.task, key.model, root):
         truth = load_ground_truth(key.task, run.graph, root)

@@ -19,6 +19,7 @@ from bench.cli import (
     models_command,
     report_command,
     run_command,
+    stability_command,
     status_command,
 )
 from bench.registry import UnknownNameError
@@ -48,6 +49,7 @@ EPILOG = """examples:
   python -m bench draw results/runs/tracr-reverse/tracr-reverse/eap/zero-seed0-*.json --out circuit.svg
   python -m bench check
   python -m bench check-method eap
+  python -m bench stability --method eap --task tracr-reverse --bootstrap 5
   python -m bench ground-truth check
   python -m bench export results/runs/tracr-reverse --format mib --ranking both --out submission/
   python -m bench run --method file:submission/abs-True/tracr-reverse_tracr-reverse/importances.json
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_command.add_parser(commands)
     merge_command.add_parser(commands)
     status_command.add_parser(commands)
+    stability_command.add_parser(commands)
     return parser
 
 

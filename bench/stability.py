@@ -1,0 +1,165 @@
+"""How stable a method's circuit is: the method rerun on B bootstrap resamples of the task's
+examples (and, for a stochastic method, on B seeds of the full examples), compared pairwise.
+
+Two agreements per pair of reruns, as the EAP-IG variance analyses ask of a benchmark
+(arXiv 2510.00845): the Jaccard overlap of the top-k circuits (edges by |score|; k = the
+ground truth's size, detectable under the ablation where recorded, else the full run's
+0.9-faithful size, else 5% of the edges) and the Spearman rank correlation of the |scores|.
+Reported as the mean over the B(B-1)/2 pairs with the 2.5-97.5 percentile range of the pairs
+as its interval (pairs share reruns, so this is a spread, not a confidence interval).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from bench.result_schema import ResultFileError
+from bench.results import DEFAULT_RESULTS_DIR
+
+DEFAULT_BOOTSTRAP = 5
+"""Reruns per stability measurement: five resamples give ten pairs, about five times one run's
+cost, which the offline suite's Tracr and trained models afford on a CPU."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Mean of a pairwise agreement and the 2.5-97.5 percentile range over the pairs."""
+
+    mean: float
+    low: float
+    high: float
+    pairs: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Agreement:
+        array = np.asarray(values, dtype=float)
+        if np.isnan(array).all():  # e.g. Spearman of rankings that are all ties
+            return cls(float("nan"), float("nan"), float("nan"), len(array))
+        low, high = np.nanpercentile(array, [2.5, 97.5])
+        return cls(float(np.nanmean(array)), float(low), float(high), len(array))
+
+
+def top_k_jaccard(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Intersection over union of the top-k edges by |score| of two rankings (ties by edge order)."""
+    top_a = set(np.argsort(-np.abs(a), kind="stable")[:k].tolist())
+    top_b = set(np.argsort(-np.abs(b), kind="stable")[:k].tolist())
+    return len(top_a & top_b) / len(top_a | top_b)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman correlation of |scores|; NaN when either ranking is all ties (no order to compare)."""
+    if np.ptp(np.abs(a)) == 0 or np.ptp(np.abs(b)) == 0:
+        return float("nan")
+    return float(spearmanr(np.abs(a), np.abs(b)).statistic)
+
+
+def pairwise(rankings: Sequence[np.ndarray], k: int) -> tuple[Agreement, Agreement]:
+    """(Jaccard of top-k, Spearman) over every pair of `rankings`."""
+    pairs = list(itertools.combinations(rankings, 2))
+    if not pairs:
+        raise ValueError("stability needs at least two reruns to compare")
+    return (
+        Agreement.of([top_k_jaccard(a, b, k) for a, b in pairs]),
+        Agreement.of([rank_correlation(a, b) for a, b in pairs]),
+    )
+
+
+@dataclass(frozen=True)
+class Stability:
+    """A method's stability on one setting; `seeds_*` only for stochastic methods."""
+
+    method: str
+    task: str
+    model: str
+    ablation: str
+    n_examples: int
+    bootstrap: int
+    seed: int
+    k: int
+    k_rule: str
+    jaccard: Agreement
+    spearman: Agreement
+    seeds_jaccard: Agreement | None = None
+    seeds_spearman: Agreement | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bootstrap_indices(n: int, bootstrap: int, seed: int) -> list[torch.Tensor]:
+    """B resamples of n examples with replacement, each seeded by (seed, b)."""
+    return [torch.from_numpy(np.random.default_rng([seed, b]).integers(0, n, n)) for b in range(bootstrap)]
+
+
+def circuit_size(n_edges: int, truth_size: int | None, faithful_size: int | None) -> tuple[int, str]:
+    """k and the rule that chose it (see the module docstring)."""
+    if truth_size:
+        return truth_size, "ground-truth size"
+    if faithful_size:
+        return faithful_size, "edges for faithfulness 0.9 of the full-data run"
+    return max(1, math.ceil(0.05 * n_edges)), "5% of the edges (no ground truth, 0.9 not reached)"
+
+
+def measure(
+    score: Callable[[Any, int], np.ndarray],
+    data: Any,
+    resamples: Sequence[torch.Tensor],
+    seeds: Sequence[int] | None,
+    k: int,
+    run_seed: int = 0,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> tuple[tuple[Agreement, Agreement], tuple[Agreement, Agreement] | None]:
+    """Agreements over the reruns: `score(data, seed)` gives one rerun's edge scores; the
+    method runs with `run_seed` on `data` resampled by each of `resamples`, and, when `seeds`
+    are given, on the full `data` once per seed."""
+    from bench.resample import resample_data
+
+    boot = []
+    for b, indices in enumerate(resamples):
+        boot.append(score(resample_data(data, indices), run_seed))
+        progress(f"stability: bootstrap resample {b + 1}/{len(resamples)} done")
+    seeded = None
+    if seeds:
+        runs = []
+        for i, seed in enumerate(seeds):
+            runs.append(score(data, seed))
+            progress(f"stability: seed {seed} ({i + 1}/{len(seeds)}) done")
+        seeded = pairwise(runs, k)
+    return pairwise(boot, k), seeded
+
+
+DEFAULT_STABILITY_DIR = DEFAULT_RESULTS_DIR.parent / "stability"
+"""Beside the run results, not among them: readers of `results/runs` see run results only."""
+
+
+def stability_path(root: Path, stability: Stability) -> Path:
+    """`<task>/<model>/<method>/stability-<ablation>-s<S>-n<N>-B<B>.json` under `root` (no
+    "-seed" in the name, so no glob for run results picks it up)."""
+    model = stability.model.replace(":", "_").replace("/", "_")
+    name = f"stability-{stability.ablation}-s{stability.seed}-n{stability.n_examples}-B{stability.bootstrap}.json"
+    return root / stability.task / model / stability.method / name
+
+
+def load_stabilities(root: Path = DEFAULT_STABILITY_DIR) -> list[Stability]:
+    """Every stability file under `root` (none when it does not exist)."""
+    found = []
+    for path in sorted(root.rglob("stability-*.json")):
+        try:
+            data = json.loads(path.read_text())
+            for name in ("jaccard", "spearman", "seeds_jaccard", "seeds_spearman"):
+                data[name] = None if data[name] is None else Agreement(**data[name])
+            found.append(Stability(**data))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ResultFileError(f"{path}: not a stability file written by `bench stability` ({err})") from None
+    return found
