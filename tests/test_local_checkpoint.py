@@ -99,6 +99,7 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=ROOT, env=env)
 
 
+@pytest.mark.slow  # a subprocess or a measured run: tens of seconds
 def test_checkpoint_and_jsonl_run_offline_through_the_cli(
     checkpoint: tuple[Path, GPT2LMHeadModel], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -73,6 +73,7 @@ def check_within_tolerance(method: str, models: list[str]) -> None:
         assert abs(predicted - peak) / peak <= TOLERANCE, (model, predicted / 2**20, peak / 2**20)
 
 
+@pytest.mark.slow  # a subprocess or a measured run: tens of seconds
 def test_eap_estimate_is_within_tolerance_of_the_measured_peak_at_three_sizes() -> None:
     check_within_tolerance("eap", SIZES)
 

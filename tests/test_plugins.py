@@ -130,6 +130,7 @@ def _bench(*args: str, pythonpath: list[Path], cwd: Path = ROOT) -> subprocess.C
     return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
+@pytest.mark.slow  # a subprocess or a measured run: tens of seconds
 def test_list_shows_plugins_marked_and_survives_a_broken_one(tmp_path: Path) -> None:
     site = tmp_path / "site"
     _fake_distribution(site)
@@ -212,6 +213,7 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert len(values) == 110 and all(math.isfinite(v) and v >= 0 for v in values) and max(values) > 0
 
 
+@pytest.mark.slow  # a subprocess or a measured run: tens of seconds
 def test_a_plugin_method_breaking_the_contract_is_one_line(tmp_path: Path) -> None:
     plugin = tmp_path / "short_method.py"
     plugin.write_text(
