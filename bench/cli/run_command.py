@@ -240,15 +240,12 @@ def _run_on_ray(args: argparse.Namespace, requests: list[RunRequest]) -> int:
     return 0
 
 
-def _run_all(args: argparse.Namespace, options: dict[str, object], task_options: dict[str, object]) -> int:
-    from tqdm.auto import tqdm
-
-    from bench.results import record_failure, result_exists
-    from bench.runner import execute
+def planned_runs(
+    args: argparse.Namespace, options: dict[str, object], task_options: dict[str, object]
+) -> list[RunRequest]:
+    """The runs `run --all` means by these filters, cut to `--shard` when given (shared by `status`)."""
     from bench.shards import shard_plan
     from bench.suite import plan_suite
-    from bench.sweep_status import running_marker
-    from bench.zoo import ModelUnavailable, model_status
 
     requests = plan_suite(
         args.methods,
@@ -261,8 +258,19 @@ def _run_all(args: argparse.Namespace, options: dict[str, object], task_options:
         args.data_seed,
         task_options,
     )
+    return requests if args.shard is None else shard_plan(requests, args.shard)
+
+
+def _run_all(args: argparse.Namespace, options: dict[str, object], task_options: dict[str, object]) -> int:
+    from tqdm.auto import tqdm
+
+    from bench.results import record_failure, result_exists
+    from bench.runner import execute
+    from bench.sweep_status import running_marker
+    from bench.zoo import ModelUnavailable, model_status
+
+    requests = planned_runs(args, options, task_options)
     if args.shard is not None:
-        requests = shard_plan(requests, args.shard)
         print(f"shard {args.shard}: {len(requests)} run(s) of the plan")
     if args.executor == "ray":
         return _run_on_ray(args, requests)

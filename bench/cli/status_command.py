@@ -29,26 +29,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.cli.run_command import parse_options
+    from bench.cli.run_command import parse_options, planned_runs
     from bench.results import DEFAULT_RESULTS_DIR
-    from bench.shards import shard_plan
-    from bench.suite import plan_suite
     from bench.sweep_status import sweep_status
 
     root = args.results_dir or DEFAULT_RESULTS_DIR
-    plan = plan_suite(
-        args.methods,
-        args.tasks,
-        args.models,
-        args.seeds,
-        args.ablations,
-        args.examples,
-        parse_options(args.option),
-        args.data_seed,
-        parse_options(args.task_option),
-    )
-    if args.shard is not None:
-        plan = shard_plan(plan, args.shard)
+    plan = planned_runs(args, parse_options(args.option), parse_options(args.task_option))
     status = sweep_status(plan, root)
     for label, where in status.running:
         print(f"running  {label}: {where}")
