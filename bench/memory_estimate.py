@@ -6,8 +6,11 @@ outputs, the clean-minus-ablated deltas and the transient copies that build them
 (`n_sources x tokens x d_model` each); the activations one forward keeps for its backward
 (per layer: the per-head q/k/v inputs that make the graph's destinations, their normalised
 copies, q/k/v/z, the attention pattern, the MLP's hidden activations); and the logits. The
-per-layer constants were fitted to resident-memory peaks measured on CPU
-(`tests/test_memory_estimate.py` checks three model sizes). Examples are independent in a
+per-layer constants were fitted to tensor-allocation peaks measured on CPU with torch's
+profiler (`bench.profiling.tensor_peak_bytes`, the CPU counterpart of
+`torch.cuda.max_memory_allocated`: the same on every machine, unlike resident memory) at 16
+model sizes and batches; `tests/test_memory_estimate.py` checks three of them. A GPU adds its
+CUDA context and the caching allocator's slack on top. Examples are independent in a
 forward, so processing them in chunks divides the activations by the number of chunks;
 `fit_chunk` says how many examples per chunk fit a device.
 """
@@ -21,16 +24,17 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float64": 8}
 GRADIENT_METHODS = ("eap", "eap-ig-inputs", "eap-ig-activations", "eap-ig-activations-per-group", "eap-gp", "hisp")
 MASKED_METHODS = ("exact-patching", "acdc", "edge-pruning", "subnetwork-probing", "random")
 # Fitted on CPU (see the module docstring): activation tensors kept per layer, in units of
-# tokens x d_model (per query head for the split q/k/v inputs), tokens x d_mlp, and
-# batch x heads x pos^2 for attention patterns.
-PER_HEAD_INPUT_COPIES = 6.0
-RESIDUAL_COPIES = 8.0
-MLP_COPIES = 4.0
+# tokens x d_model per query head (the split q/k/v inputs and their normalised copies),
+# tokens x d_mlp, tokens x heads x d_head (q/k/v/z) and batch x heads x pos^2 (patterns).
+PER_HEAD_INPUT_COPIES = 5.3
+POST_NORM_PER_HEAD_COPIES = 7.4  # Gemma-2: each head's output normalised on its own
+MLP_COPIES = 2.0  # pre- and post-activation
+GATED_MLP_COPIES = 4.0  # gate, up, activation, product
+HEAD_VECTOR_COPIES = 6.0
 PATTERN_COPIES = 3.0
-LOGIT_COPIES = 3.0  # logits, their log-softmax and its gradient (float32)
-# path methods: part of the previous point's graph is still alive (refitted after the shared passes)
-PATH_METHOD_ACTIVATIONS = 1.1
-RUNTIME_OVERHEAD_BYTES = 48 * 2**20  # kernels and buffers the first forward and backward load
+LOGIT_COPIES = 1.6  # the log-softmax and its gradient, beyond the full logits (float32)
+# path methods: part of the previous point's graph is still alive when the next one is built
+PATH_METHOD_ACTIVATIONS = 1.05
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,12 @@ def activation_bytes(config: dict[str, Any], batch: int, pos: int, dtype: str) -
     d, h, e = config["d_model"], config["n_heads"], config["d_head"]
     d_mlp = 0 if config.get("attn_only", False) else config["d_mlp"]
     norm_extra = 1.5 if b < 4 else 1.0  # float32 intermediates of half-precision norms
+    post_norm = POST_NORM_PER_HEAD_COPIES if config.get("use_normalization_before_and_after") else 0.0
+    mlp = GATED_MLP_COPIES if config.get("gated_mlp") else MLP_COPIES
     per_layer = (
-        tokens * d * h * PER_HEAD_INPUT_COPIES * norm_extra
-        + tokens * d * RESIDUAL_COPIES
-        + tokens * h * e * 6
-        + tokens * d_mlp * MLP_COPIES
+        tokens * d * h * (PER_HEAD_INPUT_COPIES * norm_extra + post_norm)
+        + tokens * h * e * HEAD_VECTOR_COPIES
+        + tokens * d_mlp * mlp
         + batch * h * pos * pos * PATTERN_COPIES
     )
     return int(config["n_layers"] * per_layer * b)
@@ -106,13 +111,12 @@ def estimate(
         "weights": parameter_count(config) * b,
         "ablated run": source_bytes,
         "full logits": logits,
-        "runtime overhead": RUNTIME_OVERHEAD_BYTES,
     }
     activations = activation_bytes(config, batch, pos, dtype) + LOGIT_COPIES * logits
     groups = 1 + config["n_layers"] * (1 if config.get("attn_only", False) else 2)
     n_layers = config["n_layers"]
     if method in GRADIENT_METHODS:
-        parts["deltas"] = 2 * source_bytes  # the deltas, and a transient copy while they are built
+        parts["deltas"] = source_bytes
         path = method not in ("eap", "hisp")
         parts["activations"] = int(activations * (PATH_METHOD_ACTIVATIONS if path else 1.0))
         passes = {
