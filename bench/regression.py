@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.faithful_size import size_for
 from bench.package_data import data_path
 from bench.results import RunKey, RunResult, variant_text
 from bench.scoring import HIGHER_IS_BETTER
@@ -21,6 +22,9 @@ HEADLINE_METRICS: dict[str, bool] = {
     "cmd": HIGHER_IS_BETTER["cmd"],
     "roc_auc_full": HIGHER_IS_BETTER["roc_auc"],
     "roc_auc_detectable": HIGHER_IS_BETTER["roc_auc"],
+    "mib_cpr": HIGHER_IS_BETTER["cpr"],
+    "mib_cmd": HIGHER_IS_BETTER["cmd"],
+    "edges_fraction_for_0.9": HIGHER_IS_BETTER["edges_fraction_for_0.9"],
 }
 DETERMINISTIC_TOLERANCE = 1e-4  # room for float reordering across machines, nothing more
 STOCHASTIC_TOLERANCE = 0.05  # a seeded stochastic method may drift this much before it counts as worse
@@ -52,8 +56,17 @@ def run_label(result: RunResult) -> str:
 
 
 def headline(result: RunResult) -> dict[str, float]:
+    """The guarded scores of a result: CDBench's areas, MIB's CPR/CMD exactly as MIB computes
+    them, the fraction of edges a 0.9-faithful circuit needs (NaN when no circuit on the grid
+    reaches it, so a run that starts or stops reaching it counts as a change) and ROC AUCs."""
     faith = result.evaluation["faithfulness"]
     scores = {"faithfulness_auc": faith["faithfulness_auc"], "cpr": faith["cpr"], "cmd": faith["cmd"]}
+    mib = result.evaluation.get("mib")
+    if mib is not None:
+        scores["mib_cpr"], scores["mib_cmd"] = mib["cpr"], mib["cmd"]
+    if "faithful_size" in result.evaluation:
+        _, fraction = size_for(result.evaluation, 0.9)
+        scores["edges_fraction_for_0.9"] = math.nan if fraction is None else fraction
     for which in ("full", "detectable"):
         edge = result.evaluation.get("ground_truth", {}).get(which, {}).get("edge")
         if edge is not None:

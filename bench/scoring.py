@@ -48,6 +48,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "precision_at_k": True,
     "recall_at_k": True,
     "f1_at_k": True,
+    "edges_fraction_for_0.9": False,  # `bench.faithful_size`: a smaller faithful circuit is better
 }
 """Whether a larger value of each score this module computes is better: the one table that
 results record and `bench check` reads."""

@@ -160,3 +160,26 @@ def test_leaderboard_shows_no_signal_runs_last_and_unranked(tmp_path: Path) -> N
     assert rows[-1].count("<td>no signal</td>") == 7  # the signal column, then the six faithfulness columns
     shown = f"{results[0].evaluation['faithfulness']['faithfulness_auc']:.3f}"
     assert f">{shown}<" not in rows[-1]
+
+
+def test_check_guards_mib_scores_and_the_faithful_circuit_size(small_results: Path) -> None:
+    results = [read_result(p) for p in sorted(small_results.rglob("*-seed*.json"))]
+    baseline = baseline_payload(results)
+    label = next(k for k, v in baseline.items() if v["method"] == "exact-patching")
+    assert {"mib_cpr", "mib_cmd", "edges_fraction_for_0.9"} <= set(baseline[label])
+    result = next(r for r in results if r.key.method == "exact-patching")
+    assert baseline[label]["mib_cpr"] == result.evaluation["mib"]["cpr"]
+    for metric, change in (("mib_cpr", 0.01), ("mib_cmd", 0.01), ("edges_fraction_for_0.9", 0.01)):
+        tampered = json.loads(json.dumps(baseline))
+        if np.isnan(tampered[label][metric]):
+            tampered[label][metric] = 0.5  # a run that used to reach 0.9 and no longer does
+        else:
+            tampered[label][metric] += change
+        assert [p.metric for p in compare(results, tampered)] == [metric]
+    # a stochastic method needing a larger faithful circuit by more than the tolerance is worse
+    random_label = next(k for k, v in baseline.items() if v["method"] == "random")
+    tampered = json.loads(json.dumps(baseline))
+    fraction = tampered[random_label]["edges_fraction_for_0.9"]
+    if not np.isnan(fraction):
+        tampered[random_label]["edges_fraction_for_0.9"] = fraction - 0.2
+        assert [p.metric for p in compare(results, tampered)] == ["edges_fraction_for_0.9"]
