@@ -146,13 +146,19 @@ def estimate(
 
 
 def fit_chunk(
-    method: str, config: dict[str, Any], batch: int, pos: int, dtype: str, device_bytes: float
+    method: str,
+    config: dict[str, Any],
+    batch: int,
+    pos: int,
+    dtype: str,
+    device_bytes: float,
+    options: dict | None = None,
 ) -> tuple[int, Estimate] | None:
     """The largest number of examples per chunk whose peak fits `device_bytes` (a gradient
     method's scores add up over examples, so chunks give the same scores), with that chunk's
     estimate; None when not even one example fits."""
     for chunk in range(batch, 0, -1):
-        found = estimate(method, config, chunk, pos, dtype)
+        found = estimate(method, config, chunk, pos, dtype, options)
         if found.peak_bytes <= device_bytes:
             return chunk, found
     return None

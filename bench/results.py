@@ -23,7 +23,7 @@ from bench.result_schema import ResultFileError, check_fields, check_value
 from bench.scoring import Faithfulness
 
 SCHEMA_VERSION = 2
-OPTIONAL_FIELDS = frozenset({"nodes"})
+OPTIONAL_FIELDS = frozenset({"nodes", "examples_per_pass"})
 """Fields added within schema version 2: files written before them still read."""
 DEFAULT_RESULTS_DIR = Path("results") / "runs"
 
@@ -94,6 +94,8 @@ class RunResult:
         nodes: the graph's nodes in order (`Graph.nodes`), so a reader needs neither the model
             nor CDBench's graph code to know the components; None in files written before it
             was recorded (their graph is rebuilt from the edge names).
+        examples_per_pass: the chunk size the method scored its examples in (`bench.chunking`);
+            None when it scored them all at once.
     """
 
     key: RunKey
@@ -117,6 +119,7 @@ class RunResult:
     node_scores: dict[str, float] | None = None
     schema_version: int = SCHEMA_VERSION
     nodes: list[str] | None = None
+    examples_per_pass: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bench import provenance
+from bench.chunking import score_in_chunks
 from bench.discovery import DiscoveryRun, EdgeScores, prepare_run
 from bench.faithful_size import faithful_sizes
 from bench.ground_truth import GROUND_TRUTH_DIR, has_ground_truth, load_ground_truth
@@ -17,9 +20,11 @@ from bench.registry import UnknownNameError
 from bench.results import DEFAULT_RESULTS_DIR, RunKey, RunResult, canonical, options_hash, write_result
 from bench.runtime import ABLATION_KINDS, MaskedRuntime
 from bench.scoring import HIGHER_IS_BETTER, faithfulness, ground_truth_recovery
+from bench.task_data import TaskData
 from bench.zoo import is_model_name, load_model, model_names, split_dtype, with_dtype
 from bench.zoo.local import is_local_name, local_model_name, model_directory
 from methods import METHODS
+from methods.spec import MethodSpec
 from tasks.base import Task, TaskInputError
 from tasks.user_tasks import find_task
 
@@ -48,6 +53,7 @@ class RunRequest:
     task_options: dict[str, Any] | None = None
     dtype: str | None = None
     device: str = "cpu"
+    examples_per_pass: int | None = None  # score the examples this many at a time (`bench.chunking`)
 
     def find_task(self) -> Task:
         """The task named (or the task file given), with its `task_options`."""
@@ -88,9 +94,23 @@ class RunRequest:
         if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
             raise IncompatibleChoice(f"the number of examples must be a positive integer, got {n_examples!r}")
         data_seed = self.seed if self.data_seed is None else self.data_seed
+        self._check_examples_per_pass()
         return RunKey(
             task.name, model, self.method, self.ablation, self.seed, n_examples, data_seed, options_hash(options)
         )
+
+    def _check_examples_per_pass(self) -> None:
+        size = self.examples_per_pass
+        if size is None:
+            return
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise IncompatibleChoice(f"--examples-per-pass must be a positive integer, got {size!r}")
+        if not METHODS.get(self.method).additive_over_examples:
+            chunkable = ", ".join(n for n in METHODS.names() if METHODS.get(n).additive_over_examples)
+            raise IncompatibleChoice(
+                f"method {self.method!r} cannot score its examples in chunks (its scores are not a mean over "
+                f"examples); --examples-per-pass works with: {chunkable}"
+            )
 
     def resolved_options(self) -> dict[str, Any]:
         """The method's defaults overlaid with the request's options, checked."""
@@ -129,7 +149,13 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
     options = method.resolve_options(request.options)
     parameter = next(model.parameters())
     run = prepare_run(runtime, data, key.ablation, key.seed, options)
-    measured = measure(lambda: method.func(run))
+    per_pass = request.examples_per_pass or auto_examples_per_pass(method, key, data, options, parameter.device)
+    if per_pass is None or per_pass >= data.n_examples:
+        per_pass = None
+        measured = measure(lambda: method.func(run))
+    else:
+        size = per_pass
+        measured = measure(lambda: score_in_chunks(method.func, runtime, data, key.ablation, key.seed, options, size))
     scores = measured.value
     if scores.values.shape != (runtime.graph.n_edges,):
         raise MethodContractError(
@@ -157,8 +183,28 @@ def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunR
         evaluation=evaluation,
         node_scores=scores.node_scores,
         nodes=list(runtime.graph.nodes),
+        examples_per_pass=per_pass,
     )
     return result, write_result(result, root)
+
+
+def auto_examples_per_pass(
+    method: MethodSpec, key: RunKey, data: TaskData, options: dict[str, Any], device: torch.device
+) -> int | None:
+    """On a CUDA device, the examples per pass that fit its free memory by the estimate
+    (`bench.memory_estimate`), for a hub model and a method that can be chunked; None where the
+    whole draw fits, or the estimate does not apply (CPU, models built here)."""
+    if device.type != "cuda" or not method.additive_over_examples:
+        return None
+    from bench.chunking import examples_per_pass_for
+    from bench.zoo import hub_architecture
+
+    base, dtype = split_dtype(key.model)
+    arch = hub_architecture(base)
+    if arch is None:
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return examples_per_pass_for(method.name, arch.config, data.n_examples, data.clean.shape[1], dtype, free, options)
 
 
 def model_identity(name: str, model: Any) -> dict[str, str]:

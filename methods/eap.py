@@ -16,6 +16,7 @@ from methods.spec import register_method
     "eap",
     description="edge attribution patching: (clean - ablated output) . gradient at the clean run",
     citation="Syed, Rager & Conmy 2023, arXiv 2310.10348",
+    additive_over_examples=True,  # a mean over examples: see bench.chunking
 )
 def eap(run: DiscoveryRun) -> EdgeScores:
     # The gradient forward is the clean run: it supplies the clean outputs of the deltas, so

@@ -110,6 +110,7 @@ def grad_path_scores(run: DiscoveryRun, target_logits: torch.Tensor, steps: int)
     "eap-gp",
     description="EAP with GradPath: gradients averaged along an adaptive path away from saturation",
     citation="Zhang et al. 2025, arXiv 2502.06852",
+    additive_over_examples=True,  # a mean over examples: see bench.chunking
     defaults=STEPS_DEFAULTS,
     check=parse_steps,
 )

@@ -89,6 +89,7 @@ def path_points(rule: str, steps: int) -> tuple[list[float], list[float]]:
     "eap-ig-inputs",
     description="EAP with integrated gradients along a straight path in input embeddings (m points)",
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806",
+    additive_over_examples=True,  # a mean over examples: see bench.chunking
     defaults=INPUTS_DEFAULTS,
     check=parse_input_options,
 )
@@ -120,6 +121,7 @@ def path_average(run: DiscoveryRun, points: list[torch.Tensor], weights: list[fl
     description="EAP-IG over activations as the EAP-IG library: each group frozen at m points in turn, "
     "every edge scored at each",
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806",
+    additive_over_examples=True,  # a mean over examples: see bench.chunking
     defaults=STEPS_DEFAULTS,
     check=parse_steps,
 )
@@ -148,6 +150,7 @@ def frozen_group_scores(run: DiscoveryRun, group: slice, steps: int, deltas: tor
     description="EAP-IG over activations, each group's edges scored only from that group's own "
     "interpolation (m steps per group)",
     citation="Hanna, Pezzelle & Belinkov 2024, arXiv 2403.17806 (CDBench's variant)",
+    additive_over_examples=True,  # a mean over examples: see bench.chunking
     defaults=STEPS_DEFAULTS,
     check=parse_steps,
 )

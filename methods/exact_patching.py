@@ -37,6 +37,7 @@ def patch_effects(run: DiscoveryRun, edge_ids: torch.Tensor, progress: bool = Fa
     "exact-patching",
     description="metric drop when each edge alone is ablated (one masked forward per edge, batched)",
     citation="activation patching (Vig et al. 2020; Meng et al. 2022); edge form as in Hanna et al. 2024",
+    additive_over_examples=True,  # a mean over examples: see bench.chunking
 )
 def exact_patching(run: DiscoveryRun) -> EdgeScores:
     return EdgeScores(patch_effects(run, torch.arange(run.graph.n_edges), progress=True))

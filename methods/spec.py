@@ -27,6 +27,9 @@ class MethodSpec:
             work starts (what it returns is not used).
         discovers: False for an entry that only reads scores someone else produced (`file`,
             given as `--method file:PATH`): `run --all` and sweeps over every method skip it.
+        additive_over_examples: the scores are a mean over examples of per-example terms, so
+            the examples may be scored a chunk at a time (`--examples-per-pass`,
+            `bench.chunking`) with the same scores up to float rounding.
     """
 
     name: str
@@ -37,6 +40,7 @@ class MethodSpec:
     defaults: dict[str, object] = field(default_factory=dict)
     check: Callable[[dict[str, object]], object] | None = None
     discovers: bool = True
+    additive_over_examples: bool = False
 
     def resolve_options(self, options: dict[str, object] | None) -> dict[str, object]:
         """Defaults overlaid with `options`; an unknown key is an error naming the valid ones."""
@@ -101,11 +105,22 @@ def register_method(
     defaults: dict[str, object] | None = None,
     check: Callable[[dict[str, object]], object] | None = None,
     discovers: bool = True,
+    additive_over_examples: bool = False,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering an adapter function under `name`."""
 
     def decorate(func: MethodFn) -> MethodFn:
-        spec = MethodSpec(name, func, description, citation, stochastic, dict(defaults or {}), check, discovers)
+        spec = MethodSpec(
+            name,
+            func,
+            description,
+            citation,
+            stochastic,
+            dict(defaults or {}),
+            check,
+            discovers=discovers,
+            additive_over_examples=additive_over_examples,
+        )
         METHODS.add(name, spec)
         return func
 

@@ -40,6 +40,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "accumulate in float32",
     )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps, or auto (the best here)")
+    parser.add_argument(
+        "--examples-per-pass",
+        type=int,
+        metavar="N",
+        help="score the examples N at a time to cut peak memory, same scores up to float rounding (EAP, "
+        "EAP-IG, EAP-GP, exact patching; default: all at once, or what fits a CUDA device's free memory)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
     parser.add_argument("--data-seed", type=int, help="seed the examples are drawn with (default: the run's seed)")
@@ -136,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     task_options = parse_options(args.task_option)
     if args.all:
+        if args.examples_per_pass is not None:
+            print("error: --examples-per-pass applies to one run (--method and --task), not to --all", file=sys.stderr)
+            return 2
         return _run_all(args, options, task_options)
     if args.shard is not None or args.executor != "local":
         print("error: --shard and --executor apply to the plan of --all; give them with --all", file=sys.stderr)
@@ -160,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         task_options=task_options,
         dtype=args.dtype,
         device=args.device,
+        examples_per_pass=args.examples_per_pass,
     )
     result, path = execute(request, args.results_dir)
     print(f"{_label(request)}: {len(result.edge_scores)} edges scored in {result.wall_time_s:.2f}s -> {path}")
