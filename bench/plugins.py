@@ -57,6 +57,12 @@ def requested_plugins() -> list[str]:
     return list(dict.fromkeys([*REQUESTED, *from_env]))
 
 
+def plugins_for_workers() -> str:
+    """The requested plugins as a CDBENCH_PLUGINS value for another process (a Ray worker):
+    file paths made absolute, so it loads the same files whatever its working directory."""
+    return ",".join(str(Path(p).expanduser().resolve()) if _is_path(p) else p for p in requested_plugins())
+
+
 def load_plugins() -> None:
     """Load every entry-point and loose plugin once; problems are reported, never raised."""
     if _state["loaded"]:

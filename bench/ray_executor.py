@@ -7,6 +7,14 @@ needs no shared file system. A worker that dies is retried up to `max_retries` t
 after that, or when the method itself raises, the run is recorded as failed (`*.failed.json`)
 and the sweep goes on. Runs whose result exists are skipped, so starting again resumes.
 
+A CPU worker stays for further runs and keeps its last model (`WORKER_MODELS`, at most one),
+and runs on one model are submitted together, so a worker loads a model once for its runs on it.
+A GPU run's worker ends after the run (Ray's default: a process that has initialised CUDA keeps
+its device, so a reused worker could land on another run's GPU); it loads its model afresh.
+The driver's plugins are loaded on the workers (CDBENCH_PLUGINS, file paths made absolute: the
+files must be at those paths on every node). While a run is submitted and not yet back, the
+driver keeps a `.running` marker for it, so `bench status` shows it as queued or running.
+
 Ray is an optional extra (`pip install -c constraints.txt -e ".[ray]"`); only this module
 imports it, and only the ray executor imports this module.
 """
@@ -18,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.model_cache import ModelCache
+
 if TYPE_CHECKING:
+    from bench.results import RunKey
     from bench.runner import RunRequest
 
 # What one run asks of the cluster, by the model's kind (`bench.zoo.model_status(...).kind`):
@@ -62,19 +73,46 @@ def resources_for(kind: str, override: dict[str, float]) -> dict[str, float]:
     return {**RESOURCE_PRESETS.get(kind, {"num_cpus": 1}), **override}
 
 
+WORKER_MODELS = ModelCache(size=1)
+"""This worker process's last model, lent to each of its runs on that model (`bench.model_cache`)."""
+
+
 def compute_result(request: RunRequest) -> dict[str, Any]:
-    """Run one request on a worker and return its result as JSON (nothing written that lasts)."""
+    """Run one request on a worker and return its result as JSON (nothing written that lasts);
+    the worker keeps the model for its next run on it."""
     import tempfile
 
     from bench.runner import execute
 
-    with tempfile.TemporaryDirectory(prefix="cdbench-worker-") as scratch:
-        result, _ = execute(request, Path(scratch))
+    try:
+        with tempfile.TemporaryDirectory(prefix="cdbench-worker-") as scratch:
+            result, _ = execute(request, Path(scratch), load=WORKER_MODELS.load)
+    except BaseException:
+        WORKER_MODELS.settle(None)
+        raise
+    WORKER_MODELS.settle(result.model_identity["weights_sha256"])
     return result.to_json()
+
+
+def grouped_by_model(todo: list[tuple[RunRequest, RunKey]]) -> list[tuple[RunRequest, RunKey]]:
+    """`todo` with the runs on one model (and seed, where the weights depend on it) next to each
+    other, in the order each model first appears, so a worker's next run is likely on its model."""
+    from bench.model_cache import cache_key
+
+    groups: dict[tuple, list[tuple[RunRequest, RunKey]]] = {}
+    for request, key in todo:
+        groups.setdefault(cache_key(key.model, key.seed, request.device), []).append((request, key))
+    return [item for group in groups.values() for item in group]
 
 
 def _call(work: Callable[[RunRequest], dict[str, Any]], request: RunRequest) -> dict[str, Any]:
     """What a Ray task runs: `work` travels with it (any callable, e.g. a partial)."""
+    return work(request)
+
+
+def _call_on_gpu(work: Callable[[RunRequest], dict[str, Any]], request: RunRequest) -> dict[str, Any]:
+    """`_call` for a run that asks for a GPU: a function of its own, as Ray's `max_calls` is
+    per function."""
     return work(request)
 
 
@@ -112,7 +150,9 @@ def run_on_ray(
     import ray
     from tqdm.auto import tqdm
 
+    from bench.plugins import ENV_VAR, plugins_for_workers
     from bench.results import RunResult, record_failure, result_exists, write_result
+    from bench.sweep_status import marker_path, write_marker
     from bench.zoo import model_status
 
     todo, skipped = [], 0
@@ -136,17 +176,24 @@ def run_on_ray(
     started_here = not ray.is_initialized()
     if started_here:
         _start(address, num_cpus)
+    retries = {"max_retries": max_retries, "retry_exceptions": False}
+    # a CPU worker stays for the next run and keeps its model (max_calls=0, unlimited); a GPU
+    # run's worker ends after it (Ray's default for GPU tasks; see the module's docstring)
+    on_cpu, on_gpu = ray.remote(max_calls=0, **retries)(_call), ray.remote(**retries)(_call_on_gpu)
+    # the driver's plugins (`--plugin`, CDBENCH_PLUGINS), loaded by each worker before its run
+    task_env = {"runtime_env": {"env_vars": {ENV_VAR: plugins}}} if (plugins := plugins_for_workers()) else {}
+    pending: dict[Any, tuple[RunRequest, RunKey]] = {}
+    done = failed = 0
     try:
-        remote = ray.remote(max_retries=max_retries, retry_exceptions=False)(_call)
-        pending = {
-            remote.options(**resources_for(kinds[key.model], resources or {})).remote(work, request): (request, key)
-            for request, key in todo
-        }
-        done = failed = 0
+        for request, key in grouped_by_model(todo):
+            write_marker(key, root, executor="ray")  # `bench status`: queued or running
+            options = {**resources_for(kinds[key.model], resources or {}), **task_env}
+            remote = on_gpu if options.get("num_gpus") else on_cpu
+            pending[remote.options(**options).remote(work, request)] = (request, key)
         with tqdm(total=len(pending), desc="runs (ray)", unit="run") as progress:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
-                request, key = pending.pop(ready[0])
+                request, key = pending[ready[0]]
                 try:
                     result = RunResult.from_json(ray.get(ready[0]))
                 except Exception as err:  # the method raised, or its worker died max_retries + 1 times
@@ -157,9 +204,13 @@ def run_on_ray(
                 else:
                     write_result(result, root)
                     done += 1
+                del pending[ready[0]]
+                marker_path(key, root).unlink(missing_ok=True)
                 progress.update(1)
                 progress.set_postfix(queued_or_running=len(pending), failed=failed)
-    finally:
+    finally:  # an interrupt or a crash here: nothing submitted is running any more
+        for _, key in todo:
+            marker_path(key, root).unlink(missing_ok=True)
         if started_here:
             ray.shutdown()
     return SweepCounts(done, skipped, failed)

@@ -3,6 +3,7 @@ storing what it produced, with the identities of its data and weights."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,12 +137,16 @@ class RunRequest:
         return found
 
 
-def execute(request: RunRequest, root: Path = DEFAULT_RESULTS_DIR) -> tuple[RunResult, Path]:
-    """Run the method and write its result; raises before any work on a bad request."""
+def execute(
+    request: RunRequest, root: Path = DEFAULT_RESULTS_DIR, *, load: Callable[..., Any] | None = None
+) -> tuple[RunResult, Path]:
+    """Run the method and write its result; raises before any work on a bad request. `load`
+    gives the model, `(name, seed=, device=)` (default `load_model`; a Ray worker lends its
+    kept one, `bench.model_cache`)."""
     key = request.resolve()
     task = request.find_task()
     method = METHODS.get(key.method)
-    model = load_model(key.model, seed=key.seed, device=request.device)
+    model = (load or load_model)(key.model, seed=key.seed, device=request.device)
     if task.needs is not None and (problem := task.needs.problem(model)) is not None:
         raise TaskInputError(f"task {task.name!r} cannot run here: {problem}; it needs {task.needs.describe()}")
     runtime = MaskedRuntime(model)

@@ -3,7 +3,9 @@ failed, running (and where), or still to do.
 
 `run --all` drops a small `.running` marker beside where a run's result will go while the run
 is in progress (host, pid, start time) and removes it when the run ends; a marker whose process
-is gone on this host is stale (the run was killed) and the run counts as remaining.
+is gone on this host is stale (the run was killed) and the run counts as remaining. Under
+`--executor ray` the driver writes one for each run it has submitted and not yet received
+(its own host and pid, `"executor": "ray"`): such a run is queued or running on the cluster.
 """
 
 from __future__ import annotations
@@ -28,16 +30,23 @@ def marker_path(key: RunKey, root: Path) -> Path:
     return key.path(root).with_suffix(".running")
 
 
-@contextmanager
-def running_marker(key: RunKey, root: Path) -> Iterator[Path]:
-    """Mark `key` as running in `root` for the duration of the block (written atomically)."""
+def write_marker(key: RunKey, root: Path, **extra: str) -> Path:
+    """Mark `key` as running in `root` (written atomically): this host and process, the time,
+    and `extra` fields (`executor="ray"`: submitted to Ray, queued or running there)."""
     path = marker_path(key, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    payload = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), **extra}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".running")
     with os.fdopen(fd, "w") as handle:
         json.dump(payload, handle)
     os.replace(tmp, path)
+    return path
+
+
+@contextmanager
+def running_marker(key: RunKey, root: Path) -> Iterator[Path]:
+    """Mark `key` as running in `root` for the duration of the block."""
+    path = write_marker(key, root)
     try:
         yield path
     finally:
@@ -93,7 +102,10 @@ def sweep_status(plan: list[RunRequest], root: Path) -> SweepStatus:
             status.done.append(label)
         elif marker is not None:
             minutes = (time.time() - float(marker.get("started", time.time()))) / 60
-            status.running.append((label, f"on {marker['host']} pid {marker['pid']}, {minutes:.1f} min"))
+            where = f"on {marker['host']} pid {marker['pid']}, {minutes:.1f} min"
+            if marker.get("executor") == "ray":  # the driver knows it submitted it, not whether it started
+                where = f"queued or running on Ray (driver {where.removeprefix('on ')} since submitted)"
+            status.running.append((label, where))
         elif failure.exists():
             try:
                 record = json.loads(failure.read_text())

@@ -11,7 +11,9 @@ from bench.shards import parse_shard
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "status", help="done, running, failed and remaining runs of a sweep (the plan of `run --all`)"
+        "status",
+        help="done, running, failed and remaining runs of a sweep (the plan of `run --all`); under "
+        "--executor ray a run counts as running from its submission (queued or running)",
     )
     parser.add_argument("--results-dir", type=Path, help="the sweep's results (default: results/runs)")
     parser.add_argument("--methods", type=_names, help="comma-separated methods, as given to run --all")

@@ -17,6 +17,7 @@ Names:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -146,6 +147,17 @@ def model_status(name: str) -> ModelStatus:
     return ModelStatus(name, "hub", ok, reason)
 
 
+def seed_dependent(name: str) -> bool:
+    """Whether `load_model(name, seed)` gives different weights for different seeds: random and
+    plugin models (a plugin's loader takes the seed), and any name not known to ignore it."""
+    name = split_dtype(name)[0]
+    if _is_user_model(name) or name in TRACR_MODELS or name in TRAINED_MODELS:
+        return False
+    if name in MODELS or name.startswith(RANDOM_PREFIX):
+        return True
+    return hub_architecture(name) is None
+
+
 def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str | None = None) -> HookedTransformer:
     """Load a zoo model in eval mode with the graph's hooks enabled (a trained model from its
     shipped weights, checked against their sha256), in `dtype` (default: the name's `~dtype`
@@ -166,7 +178,9 @@ def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str | None 
     elif name in TRACR_MODELS:
         from bench.zoo.tracr_models import build_tracr_model
 
-        model = build_tracr_model(TRACR_MODELS[name]).model
+        # the compiled program is cached per process; each load gets its own copy, so a
+        # precision or device change here never reaches another load's model
+        model = copy.deepcopy(build_tracr_model(TRACR_MODELS[name]).model)
     elif name in TRAINED_MODELS:
         model = load_trained(name)
     elif name in MODELS:
