@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from bench.graph import Graph
 from bench.package_data import checkout_root, data_path
+
+if TYPE_CHECKING:  # masks need torch; reading the files does not (`bench list` asks `has_ground_truth`)
+    import torch
+
+    from bench.graph import Graph
 
 GROUND_TRUTH_DIR = data_path("ground_truth")
 SCHEMA_VERSION = 1
@@ -50,6 +52,8 @@ class GroundTruth:
 
     def edge_mask(self, graph: Graph, ablation: str | None = None) -> torch.Tensor:
         """Boolean `[n_edges]`: the circuit's edges, or only its detectable ones under `ablation`."""
+        import torch
+
         names = self.edges if ablation is None else self.detectable_edges(ablation)
         mask = torch.zeros(graph.n_edges, dtype=torch.bool)
         mask[[graph.edge_index(name) for name in names]] = True

@@ -63,6 +63,13 @@ def plugins_for_workers() -> str:
     return ",".join(str(Path(p).expanduser().resolve()) if _is_path(p) else p for p in requested_plugins())
 
 
+def plugins_configured() -> bool:
+    """Whether any plugin is named (`--plugin`, CDBENCH_PLUGINS) or installed (an entry point in
+    one of GROUPS), without importing one: `bench list` lists only the built-ins' catalogue
+    when there is none."""
+    return bool(requested_plugins()) or any(metadata.entry_points(group=group) for group in GROUPS.values())
+
+
 def load_plugins() -> None:
     """Load every entry-point and loose plugin once; problems are reported, never raised."""
     if _state["loaded"]:

@@ -157,3 +157,29 @@ def test_parent_package_counts_as_imported(tmp_path: Path) -> None:
 def test_engine_and_zoo_never_reach_tasks_or_methods(engine: str) -> None:
     below = reachable(import_graph(), engine)
     assert not {m for m in below if m.split(".")[0] in ("tasks", "methods")}, sorted(below)
+
+
+LIST_HEAVY = ("torch", "transformer_lens", "transformers", "jax", "tracr", "tasks", "methods", "datasets")
+
+
+@pytest.mark.parametrize("what", ["all", "methods", "tasks", "models"])
+def test_list_imports_no_torch_jax_or_registry_without_plugins(what: str) -> None:
+    """`bench list` answers from the catalogue and the zoo's cheap status checks (issue #15)."""
+    probe = (
+        "import contextlib, io, json, sys\n"
+        "from bench.cli import main\n"
+        "from bench.plugins import plugins_configured\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    code = main(['list', {what!r}])\n"
+        f"heavy = sorted({{m for m in sys.modules if m.split('.')[0] in {LIST_HEAVY!r}}})\n"
+        "print(json.dumps([code, plugins_configured(), heavy, len(out.getvalue().splitlines())]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    env.pop("CDBENCH_PLUGINS", None)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    code, configured, heavy, n_lines = json.loads(proc.stdout.splitlines()[-1])
+    if configured:
+        pytest.skip("a CDBench plugin is installed in this environment; `bench list` then loads the registries")
+    assert code == 0 and n_lines > 5
+    assert heavy == [], f"`bench list {what}` imported {sorted({m.split('.')[0] for m in heavy})}"

@@ -1,8 +1,14 @@
-"""`bench list`: methods, tasks and models, and whether each model is available here."""
+"""`bench list`: methods, tasks and models, and whether each model is available here.
+
+With no plugin configured it imports no torch, TransformerLens, jax or tracr: the built-in
+methods and tasks come from `bench.catalogue`, and the zoo answers model questions without
+loading a model. A plugin may need the real registries, so then they are loaded as for a run.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -34,6 +40,15 @@ def _origin(kind: str, name: str) -> str:
     return f" [plugin: {origin}]" if origin else ""
 
 
+def _entries(kind: str) -> list[dict[str, Any]]:
+    """The methods or tasks to list: the built-ins' catalogue, or with a plugin configured the
+    registries themselves (built-ins, then plugins)."""
+    from bench import catalogue
+    from bench.plugins import plugins_configured
+
+    return catalogue.live_entries(kind) if plugins_configured() else catalogue.read()[kind]
+
+
 def _edges(name: str) -> str:
     """The graph's edge count of a hub architecture, by closed form from its table entry (no
     model built); blank for models built here (their graph needs the model)."""
@@ -48,26 +63,22 @@ def run(args: argparse.Namespace) -> int:
     from bench.ground_truth import has_ground_truth
     from bench.plugins import PROBLEMS
     from bench.zoo import model_names, model_status
-    from methods import METHODS
-    from tasks import TASKS
 
     blocks = []
     if args.what in ("all", "methods"):
-        rows = [
-            (spec.name, spec.description + _origin("method", spec.name)) for spec in (METHODS.get(n) for n in METHODS)
-        ]
+        rows = [(m["name"], m["description"] + _origin("method", m["name"])) for m in _entries("method")]
         blocks.append(_table("methods:", rows))
     if args.what in ("all", "tasks"):
         rows = [
             (
-                t.name,
-                f"model={t.model}",
-                f"n={t.default_examples}",
-                f"metric: {t.metric}",
-                "ground truth" if has_ground_truth(t.name, t.model) else "no ground truth",
-                t.description + _origin("task", t.name),
+                t["name"],
+                f"model={t['model']}",
+                f"n={t['default_examples']}",
+                f"metric: {t['metric']}",
+                "ground truth" if has_ground_truth(t["name"], t["model"]) else "no ground truth",
+                t["description"] + _origin("task", t["name"]),
             )
-            for t in (TASKS.get(n) for n in TASKS)
+            for t in _entries("task")
         ]
         blocks.append(_table("tasks:", rows))
     if args.what in ("all", "models"):

@@ -13,24 +13,28 @@ Names:
         with known circuits; their weights ship with CDBench (`bench.zoo.trained.published`).
     Any name a plugin registers with `bench.api.register_model` (`bench.model_registry.MODELS`).
     A checkpoint directory, or `local:<name>@<hash>`: a user's own model (`bench.zoo.local`).
+
+Names, statuses and edge counts cost no torch, TransformerLens or jax (loading does), so
+`bench list` answers fast; tests/test_layering.py holds the zoo to that.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from transformer_lens import HookedTransformer
-
-from bench.graph import Graph, GraphSpec
 from bench.model_registry import MODELS
 from bench.registry import UnknownNameError
-from bench.runtime import enable_edge_hooks
 from bench.zoo.architectures import HUB_ARCHITECTURES, HubArchitecture, resolve_architecture
 from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random_hub_model
 from bench.zoo.local import is_local_name, load_local
 from bench.zoo.trained import TRAINED_MODELS, load_trained, trained_status
+
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformer
+
+    from bench.graph import Graph
 
 RANDOM_PREFIX = "random:"
 DTYPE_SEPARATOR = "~"
@@ -168,6 +172,10 @@ def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str | None 
         ModelUnavailable: a hub model whose weights cannot be reached, or a trained model whose
             shipped weights are missing or altered (one-line message).
     """
+    import torch
+
+    from bench.runtime import enable_edge_hooks
+
     _check_name(name)
     name, named_dtype = split_dtype(name)
     dtype = dtype or named_dtype
@@ -202,6 +210,8 @@ def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str | None 
 def model_graph(name: str) -> Graph:
     """The edge graph of a zoo model. For hub models it comes from the architecture table, so
     ground truth can be checked (and `bench list` can count edges) without the weights."""
+    from bench.graph import Graph, GraphSpec
+
     _check_name(name)
     name = split_dtype(name)[0]
     arch = hub_architecture(name)

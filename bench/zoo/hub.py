@@ -1,16 +1,20 @@
-"""Loading real hub models through TransformerLens, and saying in one line when we cannot."""
+"""Loading real hub models through TransformerLens, and saying in one line when we cannot.
+
+torch, TransformerLens and transformers are imported by the loaders, not here, so whether a hub
+model is available (`availability`, shown by `bench list`) costs none of them."""
 
 from __future__ import annotations
 
 import os
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import torch
-from transformer_lens import HookedTransformer, HookedTransformerConfig
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
-
 from bench.zoo.architectures import STRUCTURAL_FIELDS, HubArchitecture
+
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformer
+    from transformers import PreTrainedTokenizerBase
 
 
 class ModelUnavailable(RuntimeError):
@@ -66,6 +70,9 @@ def unavailable_message(arch: HubArchitecture) -> str:
 def load_hub_model(arch: HubArchitecture, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
     """Load the real pretrained weights in `dtype`; raise `ModelUnavailable` (one line) when offline.
     Grouped-query models keep their grouped weights; the runtime runs them ungrouped."""
+    import torch
+    from transformer_lens import HookedTransformer
+
     if not weights_cached(arch) and not hub_reachable():
         raise ModelUnavailable(unavailable_message(arch))
     try:
@@ -94,6 +101,9 @@ def random_hub_model(
     """The same architecture with seeded random weights (nothing downloaded); it has the real
     tokenizer only when that is cached locally (and the vocabulary was not resized). The
     weights are drawn in float32 and then cast, so a bf16 model is the fp32 one rounded."""
+    import torch
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
     fields = {k: v for k, v in arch.config.items() if k != "tokenizer_name"}
     cfg = HookedTransformerConfig(**fields, seed=seed, device=device, model_name=f"random:{arch.name}")
     torch.manual_seed(seed)
@@ -107,6 +117,8 @@ def random_hub_model(
 def cached_tokenizer(arch: HubArchitecture) -> PreTrainedTokenizerBase | None:
     """The real tokenizer when it is already in the local cache (never downloaded here), so a
     random-weight stand-in can run text tasks at the real model's cost."""
+    from transformers import AutoTokenizer
+
     name = arch.config.get("tokenizer_name")
     if name is None:
         return None

@@ -23,12 +23,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformer_lens import HookedTransformer, HookedTransformerConfig
+from typing import TYPE_CHECKING, Any
 
 from bench.zoo.hub import ModelUnavailable
+
+if TYPE_CHECKING:  # imported where used, so listing models costs no torch
+    import torch
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 LOCAL_PREFIX = "local:"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -147,6 +148,8 @@ def use_model(model: torch.nn.Module, label: str = "model", tokenizer: Any = Non
     Raises:
         ModelUnavailable: a Hugging Face model of an architecture with no conversion.
     """
+    from transformer_lens import HookedTransformer
+
     from bench.provenance import weights_sha256
     from bench.runtime import enable_edge_hooks
 
@@ -182,6 +185,8 @@ def convert_hf_model(
 ) -> HookedTransformer:
     """A Hugging Face causal LM as a `HookedTransformer`, processed as TransformerLens processes
     hub models by default (LayerNorm folded, writing weights and unembedding centred)."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
     arch = architecture_of(hf_config)
     fields = arch.config(hf_config)
     fields["original_architecture"] = (hf_config.architectures or [type(hf_model).__name__])[0]
@@ -209,6 +214,7 @@ def load_checkpoint(directory: Path, device: str = "cpu") -> HookedTransformer:
     Raises:
         ModelUnavailable: no readable config or weights, or an unsupported architecture (one line).
     """
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -231,6 +237,8 @@ def load_checkpoint(directory: Path, device: str = "cpu") -> HookedTransformer:
 
 def load_local(name: str, device: str = "cpu") -> HookedTransformer:
     """The model behind a local name (or a checkpoint directory)."""
+    from transformer_lens import HookedTransformer
+
     name = local_model_name(name)
     source = _LOADED[name]
     if isinstance(source, HookedTransformer):

@@ -9,14 +9,15 @@ explicit `publish` replaces the shipped weights and their ground truth.
 
 from __future__ import annotations
 
-from typing import Any
-
-from transformer_lens import HookedTransformer
+from typing import TYPE_CHECKING, Any
 
 from bench.registry import UnknownNameError
 from bench.zoo.trained import cache, published
 from bench.zoo.trained.published import TrainedWeightsError
 from bench.zoo.trained.recipes import RECIPES, recipe_dict
+
+if TYPE_CHECKING:  # imported by `load_trained`, so `trained_status` costs no torch
+    from transformer_lens import HookedTransformer
 
 TRAINED_MODELS: tuple[str, ...] = tuple(RECIPES)
 
@@ -90,6 +91,8 @@ def load_trained(name: str) -> HookedTransformer:
     Raises:
         TrainedWeightsError: the weight file or card is missing or altered (one line saying how to restore it).
     """
+    from transformer_lens import HookedTransformer
+
     _check(name)
     card = published.read_card(name)
     model = HookedTransformer(RECIPES[name].config(card.get("shape")))

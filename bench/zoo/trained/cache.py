@@ -18,13 +18,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from filelock import FileLock
-from safetensors.torch import load_file, save_file
 
 from bench.zoo.trained.published import sha256_of
+
+if TYPE_CHECKING:  # imported where weights are read or written, so `bench list` costs no torch
+    import torch
 
 CACHE_ENV = "CDBENCH_CACHE"
 WEIGHTS = "model.safetensors"
@@ -65,6 +66,8 @@ def build_lock(name: str) -> Iterator[None]:
 
 def save_model(name: str, state: dict[str, torch.Tensor], card: dict[str, Any]) -> Path:
     """Write weights, then the card with their sha256 (the card last: it is what marks the model built)."""
+    from safetensors.torch import save_file
+
     directory = model_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
     _atomic_write(directory / WEIGHTS, lambda tmp: save_file({k: v.contiguous() for k, v in state.items()}, tmp))
@@ -75,6 +78,8 @@ def save_model(name: str, state: dict[str, torch.Tensor], card: dict[str, Any]) 
 
 
 def load_weights(name: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     return load_file(model_dir(name) / WEIGHTS)
 
 
@@ -91,12 +96,16 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 
 def save_checkpoint(name: str, state: dict[str, Any]) -> None:
+    import torch
+
     directory = model_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
     _atomic_write(directory / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(name: str) -> dict[str, Any] | None:
+    import torch
+
     path = model_dir(name) / CHECKPOINT
     return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
 

@@ -15,13 +15,13 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors.torch import load_file
+from typing import TYPE_CHECKING, Any
 
 from bench.package_data import checkout_root
 from bench.zoo.hub import ModelUnavailable
+
+if TYPE_CHECKING:  # checking the shipped files needs no torch (`bench list`); loading them does
+    import torch
 
 PUBLISHED_DIR = Path(__file__).resolve().parent / "published"
 WEIGHTS_FILE = "model.safetensors"
@@ -92,6 +92,8 @@ def verified_weights(name: str) -> Path:
 
 
 def load_state(name: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     return load_file(verified_weights(name))
 
 

@@ -1,15 +1,17 @@
 """What decides each trained model's weights: one frozen recipe per model name.
 
-Kept free of tracr and training imports, so `bench models list` and `model_status` stay
-fast. A recipe is stored in its model card; a cached model whose recipe differs is stale.
+Kept free of tracr, torch and training imports (TransformerLens's config class is imported when a
+config is built), so `bench list`, `bench models list` and `model_status` stay fast. A recipe is
+stored in its model card; a cached model whose recipe differs is stale.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformer_lens import HookedTransformerConfig
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformerConfig
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class SiitRecipe:
         """`shape`: n_layers, d_vocab, d_vocab_out and n_ctx of the Tracr model."""
         if shape is None:
             raise ValueError(f"SIIT model of {self.program!r} needs the Tracr model's shape")
+        from transformer_lens import HookedTransformerConfig
+
         return HookedTransformerConfig(
             d_model=self.d_model,
             n_heads=self.n_heads,
@@ -69,6 +73,8 @@ class InductionRecipe:
     max_segment: int = 12
 
     def config(self, shape: dict[str, int] | None = None) -> HookedTransformerConfig:
+        from transformer_lens import HookedTransformerConfig
+
         return HookedTransformerConfig(
             n_layers=2,
             d_model=self.d_model,
