@@ -161,3 +161,26 @@ def test_run_all_says_once_per_model_that_it_is_unavailable(tmp_path: Path) -> N
     assert proc.returncode == 0
     assert proc.stdout.count("skip every run on model gpt2") + proc.stderr.count("skip every run on model gpt2") == 1
     assert "0 run" in proc.stdout and "0 failed" in proc.stdout
+
+
+def test_one_run_defaults_to_the_best_device_and_the_suite_to_the_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from bench.cli import main
+    from bench.zoo import best_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert best_device() == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert best_device() == "cpu"  # never MPS unasked: ACDC keeps its tau sweep in float64
+    seen: list[str] = []
+    monkeypatch.setattr("bench.runner.execute", lambda request, root: seen.append(request.device) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["run", "--method", "random", "--task", "tracr-reverse", "--results-dir", str(tmp_path)])
+    main(["run", "--all", "--methods", "random", "--tasks", "tracr-reverse", "--results-dir", str(tmp_path)])
+    main(["run", "--all", "--methods", "random", "--tasks", "tracr-reverse", "--device", "auto",
+          "--results-dir", str(tmp_path)])  # fmt: skip
+    n = (len(seen) - 1) // 2  # the one run, then each run of the plan twice
+    assert n >= 1 and seen == ["auto"] + ["cpu"] * n + ["auto"] * n

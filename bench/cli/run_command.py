@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +40,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="precision of the model (default float32); a bf16 run is keyed as MODEL~bfloat16; scores "
         "accumulate in float32",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps, or auto (the best here)")
+    parser.add_argument(
+        "--device",
+        help="auto (CUDA where present, else the CPU; the default for one run), cpu, cuda, cuda:1 or mps; "
+        "--all defaults to cpu, so the suite's scores are the same on every machine",
+    )
     parser.add_argument(
         "--examples-per-pass",
         type=int,
@@ -169,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         args.data_seed,
         task_options=task_options,
         dtype=args.dtype,
-        device=args.device,
+        device=args.device or "auto",
         examples_per_pass=args.examples_per_pass,
     )
     result, path = execute(request, args.results_dir)
@@ -280,7 +285,8 @@ def _run_all(args: argparse.Namespace, options: dict[str, object], task_options:
     from bench.sweep_status import running_marker
     from bench.zoo import ModelUnavailable, model_status
 
-    requests = planned_runs(args, options, task_options)
+    device = args.device or "cpu"  # the suite's scores are the same on every machine unless asked otherwise
+    requests = [dataclasses.replace(request, device=device) for request in planned_runs(args, options, task_options)]
     if args.shard is not None:
         print(f"shard {args.shard}: {len(requests)} run(s) of the plan")
     if args.executor == "ray":
