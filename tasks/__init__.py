@@ -11,10 +11,9 @@ import importlib
 from bench.registry import Registry
 from tasks.base import Task, TaskData
 
-# Modules under tasks/ defining a built-in `TASK`, in the order `bench list` shows them.
+# Modules under tasks/ defining a built-in `TASK`, in the order `bench list` shows them, after
+# the Tracr tasks (one per program file in `bench.zoo.tracr_programs`, `tasks.tracr_tasks`).
 BUILTIN_MODULES = (
-    "tracr_reverse",
-    "tracr_xproportion",
     "siit_reverse",
     "siit_xproportion",
     "siit_sort",
@@ -33,7 +32,10 @@ BUILTIN_MODULES = (
 
 def _load_tasks() -> None:
     from bench.plugins import load_plugins
+    from tasks.tracr_tasks import builtin_tracr_tasks
 
+    for task in builtin_tracr_tasks():
+        TASKS.add(task.name, task)
     for module in BUILTIN_MODULES:
         task = importlib.import_module(f"tasks.{module}").TASK
         TASKS.add(task.name, task)

@@ -1,4 +1,4 @@
-"""Shared data and metric for the Tracr-compiled programs (used by the two tracr task modules).
+"""Shared data and metric for the Tracr-compiled programs (every task of `tasks.tracr_tasks`).
 
 Inputs of every length from 1 to the program's maximum, so the part of a program that reads
 the length (`reverse`'s length head and MLP) matters; shorter inputs are right-padded with

@@ -19,7 +19,8 @@ import pytest
 import torch
 from tracr.rasp import rasp
 
-from bench.zoo.tracr_models import TRACR_PROGRAMS, TracrModel, build_tracr_model
+from bench.zoo.tracr_models import TracrModel, build_tracr_model
+from bench.zoo.tracr_programs import program_names
 
 ATOL = 1e-4
 
@@ -65,7 +66,7 @@ def _assert_outputs_equal(tm: TracrModel, got: list[Any], want: list[Any], conte
         np.testing.assert_allclose(got, want, atol=ATOL, err_msg=str(context))
 
 
-@pytest.fixture(scope="module", params=TRACR_PROGRAMS)
+@pytest.fixture(scope="module", params=program_names())
 def tracr_model(request: pytest.FixtureRequest) -> TracrModel:
     return build_tracr_model(request.param)
 

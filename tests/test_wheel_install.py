@@ -96,7 +96,9 @@ def test_wheel_ships_its_data_and_works_outside_a_checkout(tmp_path: Path) -> No
         for name in tracked
         if name.startswith("bench/zoo/trained/published/") and name.endswith(("model.safetensors", "card.json"))
     }
+    expected |= {name for name in tracked if name.startswith("bench/zoo/tracr_programs/") and name.endswith(".py")}
     assert "bench/_data/ground_truth/tracr-reverse.json" in expected
+    assert "bench/zoo/tracr_programs/reverse.py" in expected  # the built-in Tracr programs are files
     assert expected <= shipped, f"missing from the wheel: {sorted(expected - shipped)}"
 
     python = _venv_with_our_dependencies(tmp_path / "venv")

@@ -15,8 +15,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     derive = actions.add_parser("derive", help="write ground_truth/<task>.json")
     derive.add_argument(
         "task",
-        help="a Tracr task (tracr-reverse, tracr-xproportion), a canonical one (ioi, greater-than, docstring) "
-        "or a RASP program file (.py)",
+        help="a built-in Tracr task (tracr-reverse, tracr-xproportion, ...), a canonical one (ioi, greater-than, "
+        "docstring) or a RASP program file (.py)",
     )
     derive.add_argument(
         "--detectable",
@@ -29,10 +29,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _tracr_tasks() -> list[str]:
-    from bench.zoo import TRACR_MODELS
+    from bench.zoo.tracr_programs import model_names
     from tasks import TASKS
 
-    return [name for name in TASKS if TASKS.get(name).model in TRACR_MODELS]
+    return [name for name in TASKS if TASKS.get(name).model in model_names()]
 
 
 def canonical_payload(task: str, detectable: bool) -> dict:

@@ -8,7 +8,8 @@ Names:
         `qwen2.5`, `gemma2`, `llama3`, ...: `bench.zoo.architectures.ALIASES`): the same.
     `random:<hub name>`: the same architecture with seeded random weights (offline);
         `random:<hub name>@tiny` or `@n_layers=2,d_model=64,...` resizes it, flags kept.
-    `tracr-reverse`, `tracr-xproportion`: compiled here from RASP programs with tracr.
+    `tracr-reverse`, `tracr-xproportion`: compiled here with tracr from the RASP program files
+        in `bench.zoo.tracr_programs` (`tracr-<stem>`, one per file there).
     `siit-reverse`, `siit-xproportion`, `siit-sort`, `siit-hist`, `induction-2l`: trained here
         with known circuits; their weights ship with CDBench (`bench.zoo.trained.published`).
     Any name a plugin registers with `bench.api.register_model` (`bench.model_registry.MODELS`).
@@ -29,6 +30,8 @@ from bench.registry import UnknownNameError
 from bench.zoo.architectures import HUB_ARCHITECTURES, HubArchitecture, resolve_architecture
 from bench.zoo.hub import ModelUnavailable, availability, load_hub_model, random_hub_model
 from bench.zoo.local import is_local_name, load_local
+from bench.zoo.tracr_programs import model_names as tracr_model_names
+from bench.zoo.tracr_programs import program_of
 from bench.zoo.trained import TRAINED_MODELS, load_trained, trained_status
 
 if TYPE_CHECKING:
@@ -75,8 +78,6 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-TRACR_MODELS = {"tracr-reverse": "reverse", "tracr-xproportion": "xproportion"}
-
 __all__ = ["ModelStatus", "ModelUnavailable", "load_model", "model_graph", "model_names", "model_status"]
 
 
@@ -89,7 +90,7 @@ class ModelStatus:
 
 
 def model_names(include_random: bool = True) -> list[str]:
-    names = [*HUB_ARCHITECTURES, *TRACR_MODELS, *TRAINED_MODELS]
+    names = [*HUB_ARCHITECTURES, *tracr_model_names(), *TRAINED_MODELS]
     if include_random:
         names += [RANDOM_PREFIX + name for name in HUB_ARCHITECTURES]
     return names + MODELS.names()
@@ -136,7 +137,7 @@ def model_status(name: str) -> ModelStatus:
     name = split_dtype(name)[0]
     if _is_user_model(name):
         return ModelStatus(name, "local", True, "a local checkpoint or a model given from Python")
-    if name in TRACR_MODELS:
+    if program_of(name) is not None:
         return ModelStatus(name, "tracr", True, "compiled locally with tracr")
     if name in TRAINED_MODELS:
         return ModelStatus(name, "trained", *trained_status(name))
@@ -152,7 +153,7 @@ def seed_dependent(name: str) -> bool:
     """Whether `load_model(name, seed)` gives different weights for different seeds: random and
     plugin models (a plugin's loader takes the seed), and any name not known to ignore it."""
     name = split_dtype(name)[0]
-    if _is_user_model(name) or name in TRACR_MODELS or name in TRAINED_MODELS:
+    if _is_user_model(name) or program_of(name) is not None or name in TRAINED_MODELS:
         return False
     if name in MODELS or name.startswith(RANDOM_PREFIX):
         return True
@@ -180,12 +181,12 @@ def load_model(name: str, seed: int = 0, device: str = "cpu", dtype: str | None 
     converted_here = True  # built at float32; moved to the device and precision below
     if _is_user_model(name):
         model = load_local(name, device)
-    elif name in TRACR_MODELS:
+    elif (program := program_of(name)) is not None:
         from bench.zoo.tracr_models import build_tracr_model
 
         # the compiled program is cached per process; each load gets its own copy, so a
         # precision or device change here never reaches another load's model
-        model = copy.deepcopy(build_tracr_model(TRACR_MODELS[name]).model)
+        model = copy.deepcopy(build_tracr_model(program).model)
     elif name in TRAINED_MODELS:
         model = load_trained(name)
     elif name in MODELS:

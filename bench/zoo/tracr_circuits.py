@@ -24,8 +24,9 @@ from transformer_lens import HookedTransformer
 
 from bench.detectability import DETECTABLE_RULE, detectable_edges
 from bench.graph import Graph
-from bench.zoo import TRACR_MODELS, load_model
+from bench.zoo import load_model
 from bench.zoo.tracr_models import TracrModel, build_tracr_model
+from bench.zoo.tracr_programs import load_program, program_of
 
 if TYPE_CHECKING:
     from tasks.base import Task
@@ -65,8 +66,16 @@ def residual_reads_and_writes(model: torch.nn.Module, graph: Graph) -> tuple[dic
 
 
 def derive_circuit(model_name: str) -> dict[str, Any]:
-    """Edges whose writer and reader share residual dimensions, with the shared labels."""
-    return circuit_of(build_tracr_model(TRACR_MODELS[model_name]), load_model(model_name))
+    """Edges whose writer and reader share residual dimensions, with the shared labels, for a
+    built-in Tracr model."""
+    return circuit_of(build_tracr_model(_builtin_program(model_name)), load_model(model_name))
+
+
+def _builtin_program(model_name: str) -> str:
+    program = program_of(model_name)
+    if program is None:
+        raise ValueError(f"{model_name!r} is not a built-in Tracr model (bench.zoo.tracr_programs)")
+    return program
 
 
 def circuit_of(tracr: TracrModel, model: HookedTransformer) -> dict[str, Any]:
@@ -100,7 +109,7 @@ def ground_truth_payload(task_name: str | Task, tracr: TracrModel | None = None)
     task = find_task(task_name) if isinstance(task_name, str) else task_name
     if tracr is None:
         circuit = derive_circuit(task.model)
-        program = f"tracr.compiler.lib, program {TRACR_MODELS[task.model]!r} ({task.citation})"
+        program = load_program(_builtin_program(task.model)).provenance
     else:
         circuit = circuit_of(tracr, load_model(task.model))
         program = task.citation

@@ -3,17 +3,13 @@
 Tracr (Lindner et al. 2023, "Tracr: Compiled Transformers as a Laboratory for
 Interpretability") compiles a RASP program into transformer weights, so which
 components implement the program is known *exactly*.  That makes these models
-the only benchmark subjects with a fully known ground-truth circuit.  Following
-the ACDC paper (Conmy et al. 2023, "Towards Automated Circuit Discovery for
-Mechanistic Interpretability") we compile two programs:
-
-* ``reverse``: ``make_reverse(tokens)`` over vocab {1, 2, 3} (categorical output);
-* ``xproportion``: ``make_frac_prevs(tokens == "x")`` over vocab {w, x, y, z}
-  (numerical output: the running fraction of "x" tokens);
-
-both with ``max_seq_len=5`` and compiler BOS token ``"BOS"``, and copy the
-weights verbatim into a ``HookedTransformer`` so that circuit-discovery methods
-written against TransformerLens can run on them.
+the only benchmark subjects with a fully known ground-truth circuit.  The built-in
+programs are RASP program files in `bench.zoo.tracr_programs` (those of the ACDC paper, Conmy
+et al. 2023, "Towards Automated Circuit Discovery for Mechanistic Interpretability":
+``reverse`` over {1, 2, 3} and ``xproportion`` over {w, x, y, z}, ``max_seq_len=5``, BOS
+``"BOS"``), read by the loader of a user's program file (`bench.zoo.rasp_files`); each is
+compiled and its weights copied verbatim into a ``HookedTransformer`` so that
+circuit-discovery methods written against TransformerLens can run on them.
 
 The TL model is float32, like tracr's own parameters and forward pass; the two
 agree to ~1e-7 on every input (see ``tests/test_tracr_models.py``), so float64
@@ -30,10 +26,12 @@ from typing import Any
 import einops
 import numpy as np
 import torch
-from tracr.compiler import compiling, lib
+from tracr.compiler import compiling
 from tracr.rasp import rasp
 from tracr.transformer.encoder import CategoricalEncoder
 from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from bench.zoo.tracr_programs import load_program, program_names
 
 MAX_SEQ_LEN = 5
 COMPILER_BOS = "BOS"
@@ -41,9 +39,10 @@ COMPILER_BOS = "BOS"
 
 @dataclass(frozen=True)
 class RaspProgram:
-    """A RASP program and what tracr needs to compile it: the built-in programs and a user's
-    program file (`tasks.rasp_file_task`) are both one of these, compiled, converted and given
-    ground truth by the same code.
+    """A RASP program and what tracr needs to compile it: a built-in program's file
+    (`bench.zoo.tracr_programs`) and a user's program file (`tasks.rasp_file_task`) are both read
+    into one of these by `bench.zoo.rasp_files`, and compiled, converted and given ground truth
+    by the same code.
 
     Attributes:
         name: short name (the model is `tracr-<name>` for the built-in programs).
@@ -53,6 +52,8 @@ class RaspProgram:
         compiler_bos: the BOS token tracr prepends (must not be in `vocab`).
         n_examples: the default number of examples of its task (None: the task decides).
         source: where the program comes from, for ground-truth files and `bench list`.
+        description: one line for `bench list` (None: the task writes one).
+        citation: the papers the program comes from (None: `source` stands for them).
     """
 
     name: str
@@ -62,20 +63,13 @@ class RaspProgram:
     compiler_bos: str = COMPILER_BOS
     n_examples: int | None = None
     source: str = ""
+    description: str | None = None
+    citation: str | None = None
 
-
-BUILTIN_PROGRAMS: dict[str, RaspProgram] = {
-    "reverse": RaspProgram(
-        "reverse", lambda: lib.make_reverse(rasp.tokens), (1, 2, 3), source="tracr lib.make_reverse"
-    ),
-    "xproportion": RaspProgram(
-        "xproportion",
-        lambda: lib.make_frac_prevs((rasp.tokens == "x").named("is_x")),
-        ("w", "x", "y", "z"),
-        source="tracr lib.make_frac_prevs",
-    ),
-}
-TRACR_PROGRAMS: tuple[str, ...] = tuple(BUILTIN_PROGRAMS)
+    @property
+    def provenance(self) -> str:
+        """Where it comes from, with its citation: what a ground-truth file records."""
+        return f"{self.source} ({self.citation})" if self.citation else self.source
 
 
 @dataclass(frozen=True)
@@ -223,12 +217,16 @@ def compile_program(program: RaspProgram) -> TracrModel:
 
 
 def build_tracr_model(program: str | RaspProgram) -> TracrModel:
-    """Compile ``program`` (a name in ``BUILTIN_PROGRAMS``, or a `RaspProgram`) and convert it to
-    TransformerLens, once per process."""
+    """Compile ``program`` (a built-in program's name, a file stem in `bench.zoo.tracr_programs`,
+    or a `RaspProgram`) and convert it to TransformerLens, once per process.
+
+    Raises:
+        ValueError: an unknown built-in name (the message lists the valid ones).
+    """
     if isinstance(program, str):
-        if program not in BUILTIN_PROGRAMS:
-            raise ValueError(f"unknown tracr program {program!r}; valid choices: {', '.join(TRACR_PROGRAMS)}")
-        program = BUILTIN_PROGRAMS[program]
+        if program not in program_names():
+            raise ValueError(f"unknown tracr program {program!r}; valid choices: {', '.join(program_names())}")
+        program = load_program(program)
     return _compiled(program)
 
 

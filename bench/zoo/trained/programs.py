@@ -19,11 +19,11 @@ from bench.graph import Graph
 from bench.zoo.tracr_models import (
     COMPILER_BOS,
     MAX_SEQ_LEN,
-    TRACR_PROGRAMS,
     TracrModel,
     _to_hooked_transformer,
     build_tracr_model,
 )
+from bench.zoo.tracr_programs import program_names
 
 PROGRAMS: tuple[str, ...] = ("reverse", "xproportion", "sort", "hist")
 CITATIONS = {
@@ -37,7 +37,7 @@ CITATIONS = {
 @functools.cache
 def tracr_program(program: str) -> TracrModel:
     """The compiled high-level model of `program`."""
-    if program in TRACR_PROGRAMS:
+    if program in program_names():
         return build_tracr_model(program)
     if program == "sort":
         sop, vocab = lib.make_sort_unique(rasp.tokens, rasp.tokens), (1, 2, 3, 4, 5, 6)
