@@ -31,13 +31,18 @@ class Registry(Generic[T]):
     1
     """
 
-    def __init__(self, kind: str, loader: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, kind: str, loader: Callable[[], None] | None = None, rank: Callable[[T], int] | None = None
+    ) -> None:
         """`loader`, when given, fills the registry (built-ins, then plugins) on first use, so
-        importing the registry costs nothing until someone looks a name up."""
+        importing the registry costs nothing until someone looks a name up. `rank`, when given,
+        orders the names (ties in registration order), so the order does not depend on which
+        module happened to be imported first."""
         self.kind = kind
         self._items: dict[str, T] = {}
         self._loader = loader
         self._loading = False
+        self._rank = rank
 
     def _load(self) -> None:
         if self._loader is None or self._loading:
@@ -73,15 +78,17 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         self._load()
-        return list(self._items)
+        if self._rank is None:
+            return list(self._items)
+        rank = self._rank
+        return sorted(self._items, key=lambda name: rank(self._items[name]))
 
     def __contains__(self, name: object) -> bool:
         self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        self._load()
-        return iter(self._items)
+        return iter(self.names())
 
     def __len__(self) -> int:
         self._load()

@@ -64,7 +64,15 @@ def _load_methods() -> None:
     load_plugins()
 
 
-METHODS: Registry[MethodSpec] = Registry("method", loader=_load_methods)
+def _builtin_rank(spec: MethodSpec) -> int:
+    """Built-ins in `BUILTIN_MODULES` order, whatever imported them first; plugins after."""
+    from methods import BUILTIN_MODULES
+
+    module = spec.func.__module__.removeprefix("methods.")
+    return BUILTIN_MODULES.index(module) if module in BUILTIN_MODULES else len(BUILTIN_MODULES)
+
+
+METHODS: Registry[MethodSpec] = Registry("method", loader=_load_methods, rank=_builtin_rank)
 
 
 def whole_number(value: object) -> int:
