@@ -13,11 +13,10 @@ says which size fits a device); the passes multiply by the number of chunks.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import torch
 
-from bench.discovery import DiscoveryRun, EdgeScores, MethodFn, prepare_run
+from bench.discovery import EdgeScores, MethodFn, prepare_run
 from bench.runtime import MaskedRuntime
 from bench.task_data import Metric, TaskData
 
@@ -73,7 +72,6 @@ def score_in_chunks(
     seed: int,
     options: dict,
     size: int,
-    on_chunk: Callable[[DiscoveryRun], None] | None = None,
 ) -> EdgeScores:
     """`method`'s scores on `data`, computed `size` examples at a time and averaged with the
     chunks' sizes as weights (float64 accumulation). Node scores, where a method gives them,
@@ -81,10 +79,7 @@ def score_in_chunks(
     total = torch.zeros(runtime.graph.n_edges, dtype=torch.float64)
     nodes: dict[str, float] | None = None
     for start, stop in chunk_bounds(data.n_examples, size):
-        run = prepare_run(runtime, example_chunk(data, start, stop), ablation, seed, options)
-        if on_chunk is not None:
-            on_chunk(run)
-        scores = method(run)
+        scores = method(prepare_run(runtime, example_chunk(data, start, stop), ablation, seed, options))
         weight = (stop - start) / data.n_examples
         total += scores.values.detach().to(torch.float64).cpu() * weight
         if scores.node_scores is not None:

@@ -38,6 +38,11 @@ class MethodContractError(RuntimeError):
     """A method (often a plugin) returned something other than one score per edge."""
 
 
+def _require_positive_int(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise IncompatibleChoice(f"{what} must be a positive integer, got {value!r}")
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """What a user asks for; None means the default (the task's model and number of examples,
@@ -92,8 +97,7 @@ class RunRequest:
                 f"valid choices: {', '.join(task.ablations)}"
             )
         n_examples = task.default_examples if self.n_examples is None else self.n_examples
-        if isinstance(n_examples, bool) or not isinstance(n_examples, int) or n_examples < 1:
-            raise IncompatibleChoice(f"the number of examples must be a positive integer, got {n_examples!r}")
+        _require_positive_int(n_examples, "the number of examples")
         data_seed = self.seed if self.data_seed is None else self.data_seed
         self._check_examples_per_pass()
         return RunKey(
@@ -101,11 +105,9 @@ class RunRequest:
         )
 
     def _check_examples_per_pass(self) -> None:
-        size = self.examples_per_pass
-        if size is None:
+        if self.examples_per_pass is None:
             return
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise IncompatibleChoice(f"--examples-per-pass must be a positive integer, got {size!r}")
+        _require_positive_int(self.examples_per_pass, "--examples-per-pass")
         if not METHODS.get(self.method).additive_over_examples:
             chunkable = ", ".join(n for n in METHODS.names() if METHODS.get(n).additive_over_examples)
             raise IncompatibleChoice(
