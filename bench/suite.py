@@ -6,7 +6,7 @@ from __future__ import annotations
 from bench.registry import UnknownNameError
 from bench.runner import IncompatibleChoice, RunRequest
 from bench.runtime import ABLATION_KINDS
-from bench.zoo import is_model_name, model_names
+from bench.zoo import hub_architecture, is_model_name, model_names
 from bench.zoo.local import LOCAL_PREFIX, is_local_name, local_model_name
 from methods import METHODS
 from tasks import TASKS
@@ -30,9 +30,11 @@ def _in_suite(task: Task, model: str) -> bool:
     model of its own); whether it has what the task needs is checked when it loads."""
     if model in task.models:
         return True
-    if task.needs is not None:
-        return task.model is None or model.startswith(LOCAL_PREFIX)
-    return task.any_hub_model and task.runs_on(model)
+    if task.needs is not None and (task.model is None or model.startswith(LOCAL_PREFIX)):
+        return True
+    if not task.any_hub_model:
+        return False
+    return hub_architecture(model) is not None
 
 
 def _mib_data_missing(task: str) -> bool:

@@ -64,7 +64,9 @@ class Task:
         build: `(model, n_examples, seed) -> TaskData`; deterministic in the seed.
         default_examples: how many examples a default run uses.
         ablations: ablation kinds that are meaningful for this task.
-        other_models: zoo models besides `model` the task can run on (e.g. `random:gpt2`).
+        other_models: zoo models besides `model` that `run --all --models ...` pairs the task
+            with by name (e.g. `random:gpt2`). Not a list of accepted models: a task that states
+            `needs` runs on any model that has it; without `needs`, these are its only models.
         suite_ablations: the ablations `bench run --all` uses for this task by default.
         metric: the task metric in a few words, for `bench list` (e.g. "logit diff IO - S").
         needs: what a model must have to run the task; when given, the task runs on any model
@@ -72,8 +74,8 @@ class Task:
         ground_truth_dir: for a task that brings its own ground truth (a user's RASP file),
             returns the directory holding `<name>.json` (deriving it on first use); None: the
             package's `ground_truth/`. A ground truth scores runs on its own model only.
-        any_hub_model: the task needs nothing but a vocabulary, so it also runs on every hub
-            architecture and its `random:` stand-ins (resized ones included).
+        any_hub_model: `run --all --models ...` also pairs the task with every hub architecture
+            and its `random:` stand-ins (resized ones included); one run accepts them too.
     """
 
     name: str

@@ -1,15 +1,16 @@
 """induction: predict the second half of a repeated random-token sequence (induction heads).
 
-Works on any model: token ids are drawn below the model's vocabulary size. The corruption
-resamples the first occurrence, so the second half is no longer a repeat.
+Works on any model that takes 2 x HALF positions: token ids are drawn below the model's
+vocabulary size. The corruption resamples the first occurrence, so the second half is no
+longer a repeat.
 """
 
 from __future__ import annotations
 
 from transformer_lens import HookedTransformer
 
-from bench.zoo.trained.induction import repeat_logprob, repeat_positions, repeated_sequences
-from tasks.base import Task, TaskData, token_pairs_dataset
+from bench.zoo.trained.induction import HALF, repeat_logprob, repeat_positions, repeated_sequences
+from tasks.base import ModelNeeds, Task, TaskData, token_pairs_dataset
 
 
 def build_induction_data(model: HookedTransformer, n_examples: int, seed: int) -> TaskData:
@@ -33,5 +34,6 @@ TASK = Task(
     build=build_induction_data,
     default_examples=64,  # ACDC's induction ROC runs used 50 sequences; 256 made ACDC take 8 minutes here
     other_models=("redwood_attn_2l", "random:redwood_attn_2l"),
-    any_hub_model=True,  # e.g. --model random:llama3@tiny
+    needs=ModelNeeds(n_ctx=2 * HALF),  # random token ids below any vocabulary: only the length matters
+    any_hub_model=True,  # run --all --models random:llama3@tiny pairs it too
 )

@@ -74,6 +74,24 @@ def test_task_runs_on_any_vocabulary_and_corrupts_only_the_first_occurrence() ->
     assert torch.equal(corrupted[:, half:], clean[:, half:]) and (corrupted[:, :half] != clean[:, :half]).all()
 
 
+def test_task_states_the_length_it_needs_instead_of_model_names(tmp_path) -> None:
+    """Any model is accepted by name; one too short for the repeated sequence is refused in one
+    line once loaded (the Tracr model takes 6 positions), before any result is written."""
+    from bench.runner import RunRequest, execute
+    from bench.suite import plan_suite
+    from tasks.base import TaskInputError
+
+    task = TASKS.get(induction.TASK)
+    assert task.needs is not None and task.needs.n_ctx == 2 * induction.HALF
+    request = RunRequest("random", "induction", "tracr-reverse")
+    assert request.resolve().model == "tracr-reverse"
+    with pytest.raises(TaskInputError, match="takes 6 positions, the task needs 24"):
+        execute(request, tmp_path)
+    assert not list(tmp_path.rglob("*.json"))
+    paired = {(r.task, r.model) for r in plan_suite(["random"], models=["random:llama3@tiny", "tracr-reverse"])}
+    assert ("induction", "random:llama3@tiny") in paired and ("induction", "tracr-reverse") not in paired
+
+
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("CDBENCH_CACHE", str(tmp_path))
     tiny = InductionRecipe(d_model=16, n_heads=2, d_head=4, n_ctx=32, steps=6, batch_size=4)
