@@ -21,7 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ablation", default="corrupted", help="corrupted (default), mean, zero or zero-token")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
-    parser.add_argument("--bootstrap", type=int, help="number of resamples B, at least 2 (default 5)")
+    parser.add_argument("--bootstrap", type=int, help="number of resamples B, at least 2 (default 3)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, or auto")
     parser.add_argument("--out-dir", type=Path, help="where the JSON goes (default: results/stability)")
     parser.set_defaults(handler=run)
@@ -29,15 +29,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bench.runner import RunRequest
-    from bench.stability import DEFAULT_BOOTSTRAP, DEFAULT_STABILITY_DIR
-    from bench.stability_run import measure_stability, write_stability
+    from bench.stability import DEFAULT_BOOTSTRAP, DEFAULT_STABILITY_DIR, stability_path, write_record
+    from bench.stability_run import measure_stability
 
     request = RunRequest(
         args.method, args.task, args.model, args.ablation, args.seed, args.examples, device=args.device
     )
     bootstrap = DEFAULT_BOOTSTRAP if args.bootstrap is None else args.bootstrap
     stability = measure_stability(request, bootstrap)
-    path = write_stability(stability, args.out_dir or DEFAULT_STABILITY_DIR)
+    path = write_record(stability, stability_path(args.out_dir or DEFAULT_STABILITY_DIR, request.resolve(), bootstrap))
     j, s = stability.jaccard, stability.spearman
     print(
         f"{stability.method} on {stability.task}, B={bootstrap}, k={stability.k} ({stability.k_rule}): "
