@@ -103,6 +103,17 @@ class Stability:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line: "Jaccard 0.812 [0.700, 0.900], Spearman 0.950 [0.940, 0.960][, across seeds ...]"."""
+        parts = [f"{name} {_text(value)}" for name, value in (("Jaccard", self.jaccard), ("Spearman", self.spearman))]
+        if self.seeds_jaccard is not None and self.seeds_spearman is not None:
+            parts.append(f"across seeds Jaccard {_text(self.seeds_jaccard)}, Spearman {_text(self.seeds_spearman)}")
+        return ", ".join(parts)
+
+
+def _text(agreement: Agreement) -> str:
+    return f"{agreement.mean:.3f} [{agreement.low:.3f}, {agreement.high:.3f}]"
+
 
 @dataclass(frozen=True)
 class Unmeasured:

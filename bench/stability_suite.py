@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from bench.regression import key_label
 from bench.results import RunKey, canonical
 from bench.runner import RunRequest
-from bench.stability import Stability, Unmeasured, stability_path, write_record
+from bench.stability import Unmeasured, stability_path, write_record
 from methods import METHODS
 
 STABILITY_CHOICES = ("cheap", "all", "none")
@@ -80,17 +80,6 @@ class PhaseCounts:
         )
 
 
-def agreement_text(stability: Stability) -> str:
-    """One line of a measurement: "Jaccard 0.812 [0.700, 0.900], Spearman ...[, across seeds ...]"."""
-    parts = []
-    for name, value in (("Jaccard", stability.jaccard), ("Spearman", stability.spearman)):
-        parts.append(f"{name} {value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]")
-    if stability.seeds_jaccard is not None and stability.seeds_spearman is not None:
-        parts.append(f"across seeds Jaccard {stability.seeds_jaccard.mean:.3f}")
-        parts.append(f"Spearman {stability.seeds_spearman.mean:.3f}")
-    return ", ".join(parts)
-
-
 def _unmeasured(cell: Cell, bootstrap: int, reason: str) -> Unmeasured:
     key, variant = cell.key, cell.request.variant()
     return Unmeasured(key.method, key.task, key.model, key.ablation, key.seed, bootstrap, reason, variant)
@@ -132,6 +121,6 @@ def run_stability(
                 continue
             write_record(stability, path)
             note.unlink(missing_ok=True)
-            write(f"{cell.label}, B={bootstrap}: {agreement_text(stability)}")
+            write(f"{cell.label}, B={bootstrap}: {stability.summary()}")
             counts.measured += 1
     return counts
