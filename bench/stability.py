@@ -182,7 +182,9 @@ def stability_dir(results_dir: Path) -> Path:
     """Where the stability files of the runs in `results_dir` go: `results/stability` for the
     default `results/runs` (beside it), `<results_dir>/stability` for any other folder (so
     every sweep, or shard, keeps its own)."""
-    return DEFAULT_STABILITY_DIR if results_dir == DEFAULT_RESULTS_DIR else results_dir / "stability"
+    if results_dir.resolve() == DEFAULT_RESULTS_DIR.resolve():
+        return DEFAULT_STABILITY_DIR
+    return results_dir / "stability"
 
 
 def stability_path(root: Path, key: RunKey, bootstrap: int, *, unmeasured: bool = False) -> Path:

@@ -80,7 +80,8 @@ class PhaseCounts:
         )
 
 
-def _unmeasured(cell: Cell, bootstrap: int, reason: str) -> Unmeasured:
+def unmeasured_record(cell: Cell, bootstrap: int, reason: str) -> Unmeasured:
+    """The record that `cell` was not measured with `bootstrap` reruns, and why."""
     key, variant = cell.key, cell.request.variant()
     return Unmeasured(key.method, key.task, key.model, key.ablation, key.seed, bootstrap, reason, variant)
 
@@ -107,7 +108,7 @@ def run_stability(
         if path.exists() and not force:
             counts.reused += 1
         elif cell.skip is not None:
-            write_record(_unmeasured(cell, bootstrap, cell.skip), note)
+            write_record(unmeasured_record(cell, bootstrap, cell.skip), note)
             counts.left_out += 1
         elif not available(cell.key.model):
             counts.left_out += 1
@@ -115,7 +116,7 @@ def run_stability(
             try:
                 stability = measure_stability(cell.request, bootstrap, progress=lambda _: None)
             except Exception as err:
-                write_record(_unmeasured(cell, bootstrap, f"failed: {type(err).__name__}: {err}"), note)
+                write_record(unmeasured_record(cell, bootstrap, f"failed: {type(err).__name__}: {err}"), note)
                 write(f"stability failed for {cell.label}: {type(err).__name__}: {err}")
                 counts.failed += 1
                 continue

@@ -12,12 +12,21 @@ import pytest
 
 from bench import stability_run
 from bench.cli import build_parser, main
+from bench.merge import merge_results
 from bench.regression import BASELINE_PATH, STABILITY_PREFIX, compare, stability_payload, write_baseline
 from bench.report import load_results, write_report
 from bench.report_stability import JACCARD_COLUMN, NOT_MEASURED
 from bench.shards import Shard, shard_plan
-from bench.stability import DEFAULT_BOOTSTRAP, Agreement, Stability, load_stabilities, load_unmeasured
-from bench.stability_suite import plan_cells, run_stability
+from bench.stability import (
+    DEFAULT_BOOTSTRAP,
+    Agreement,
+    Stability,
+    load_stabilities,
+    load_unmeasured,
+    stability_path,
+    write_record,
+)
+from bench.stability_suite import plan_cells, run_stability, unmeasured_record
 from bench.suite import plan_suite
 from methods.spec import TRAINS
 
@@ -135,3 +144,18 @@ def test_check_flags_a_tampered_stability_figure_and_only_it(
     assert code == 1 and "checked 4 runs and 4 stability cells" in captured.out
     (line,) = [line for line in captured.err.splitlines() if line.startswith("REGRESSION")]
     assert line.startswith(f"REGRESSION {target}: jaccard changed in a deterministic run")
+
+
+def test_merge_gathers_each_shards_stability_files(tmp_path: Path) -> None:
+    plan = plan_suite(["eap", "edge-pruning"], ["tracr-reverse"], ablations=["zero"])
+    (cheap, trains) = plan_cells(plan)
+    for shard, cell in (("shard1", cheap), ("shard2", trains)):
+        (tmp_path / shard).mkdir()
+        record = _stability("eap", 0.5) if cell.skip is None else unmeasured_record(cell, 3, cell.skip)
+        path = stability_path(tmp_path / shard / "stability", cell.key, 3, unmeasured=cell.skip is not None)
+        write_record(record, path)
+    summary = merge_results([tmp_path / "shard1", tmp_path / "shard2"], tmp_path / "all")
+    assert summary.stability_copied == 2 and summary.copied == 0
+    assert len(load_stabilities(tmp_path / "all" / "stability")) == 1
+    assert [u.reason for u in load_unmeasured(tmp_path / "all" / "stability")] == [TRAINS]
+    assert merge_results([tmp_path / "shard1"], tmp_path / "all").stability_copied == 0  # already there
