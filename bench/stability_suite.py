@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench.regression import key_label
+from bench.regression import STABILITY_PREFIX, key_label
 from bench.results import RunKey, canonical
 from bench.runner import RunRequest
 from bench.stability import Unmeasured, stability_path, write_record
@@ -39,7 +39,7 @@ class Cell:
     @property
     def label(self) -> str:
         """The cell's name in the baseline: "stability: eap on tracr-reverse (tracr-reverse, ...)"."""
-        return "stability: " + key_label(self.key, self.request.variant())
+        return STABILITY_PREFIX + key_label(self.key, self.request.variant())
 
 
 def plan_cells(plan: list[RunRequest], mine: Iterable[RunRequest] | None = None, which: str = "cheap") -> list[Cell]:

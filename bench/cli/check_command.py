@@ -74,7 +74,7 @@ def _measure(cells: list[Cell], expected: dict[str, dict[str, object]] | None) -
     for cell in tqdm(todo, desc="check stability", unit="cell"):
         bootstrap = DEFAULT_BOOTSTRAP if expected is None else expected[cell.label]["bootstrap"]
         try:
-            measured[cell.label] = measure_stability(cell.request, bootstrap, progress=lambda _: None)  # type: ignore[arg-type]
+            measured[cell.label] = measure_stability(cell.request, bootstrap, lambda _: None)  # type: ignore[arg-type]
         except Exception as err:
             tqdm.write(f"stability failed for {cell.label}: {type(err).__name__}: {err}")
     return measured
