@@ -3,7 +3,8 @@
 A run found in several directories must carry the same scores in each (a rerun of a
 deterministic method on another machine is fine); two files for one run with different scores
 are a conflict, and nothing is written until every conflict has been ruled out, so a refused
-merge leaves the target as it was.
+merge leaves the target as it was. Each directory's stability folder (`bench.stability.stability_dir`)
+is copied into the target's: a sharded sweep measures each cell in one shard only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.results import RunResult, read_result
+from bench.stability import stability_dir
 
 # Scores equal within this are the same run's scores (float noise between machines).
 SCORE_TOLERANCE = 1e-6
@@ -29,6 +31,7 @@ class MergeSummary:
     copied: int
     already_there: int
     failures_copied: int
+    stability_copied: int = 0
 
 
 def _result_files(root: Path) -> dict[Path, Path]:
@@ -109,4 +112,20 @@ def merge_results(sources: list[Path], into: Path) -> MergeSummary:
                 continue
             _copy_atomically(path, target)
             failures += 1
-    return MergeSummary(copied, already, failures)
+    return MergeSummary(copied, already, failures, _merge_stability(sources, into))
+
+
+def _merge_stability(sources: list[Path], into: Path) -> int:
+    """Copy the stability files of each source's stability folder that `into`'s lacks."""
+    target_root = stability_dir(into)
+    copied = 0
+    for source in sources:
+        root = stability_dir(source)
+        if not root.is_dir() or (target_root.is_dir() and root.samefile(target_root)):
+            continue
+        for path in sorted([*root.rglob("stability-*.json"), *root.rglob("unmeasured-*.json")]):
+            target = target_root / path.relative_to(root)
+            if not target.exists():
+                _copy_atomically(path, target)
+                copied += 1
+    return copied

@@ -1,5 +1,6 @@
 """Guarding scores against regression: a committed baseline of the default suite's headline
-scores, and a comparison that names the method, task and metric that moved."""
+scores (and its cells' stability, under "stability: <run label>"), and a comparison that names
+the method, task and metric that moved."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.faithful_size import size_for
 from bench.package_data import data_path
 from bench.results import RunKey, RunResult, variant_text
 from bench.scoring import HIGHER_IS_BETTER
 from methods import METHODS
+
+if TYPE_CHECKING:
+    from bench.stability import Stability
 
 BASELINE_PATH = data_path("results/baseline.json")
 # headline metric -> higher is better (the directions are scoring's, `HIGHER_IS_BETTER`)
@@ -26,6 +31,15 @@ HEADLINE_METRICS: dict[str, bool] = {
     "mib_cmd": HIGHER_IS_BETTER["cmd"],
     "edges_fraction_for_0.9": HIGHER_IS_BETTER["edges_fraction_for_0.9"],
 }
+# a stability measurement's guarded means (`bench.stability`) -> higher is better (more agreement)
+STABILITY_METRICS: dict[str, bool] = {
+    "jaccard": True,
+    "spearman": True,
+    "seeds_jaccard": True,
+    "seeds_spearman": True,
+}
+STABILITY_PREFIX = "stability: "
+"""Baseline labels of stability entries: the prefix, then the label of the run it reruns."""
 DETERMINISTIC_TOLERANCE = 1e-4  # room for float reordering across machines, nothing more
 STOCHASTIC_TOLERANCE = 0.05  # a seeded stochastic method may drift this much before it counts as worse
 
@@ -91,23 +105,52 @@ def baseline_payload(results: list[RunResult]) -> dict[str, dict[str, object]]:
     return payload
 
 
-def write_baseline(results: list[RunResult], path: Path = BASELINE_PATH) -> Path:
-    path.write_text(json.dumps(baseline_payload(results), indent=1, sort_keys=True) + "\n")
+def stability_payload(measured: dict[str, Stability]) -> dict[str, dict[str, object]]:
+    """Baseline entries of stability measurements by label (`STABILITY_PREFIX` + run label): B
+    and the mean of each agreement (null where undefined, e.g. Spearman of all-ties rankings)."""
+    payload: dict[str, dict[str, object]] = {}
+    for label, stability in sorted(measured.items()):
+        entry: dict[str, object] = {
+            "method": stability.method,
+            "stochastic": METHODS.get(stability.method).stochastic,
+            "bootstrap": stability.bootstrap,
+        }
+        for metric in STABILITY_METRICS:
+            agreement = getattr(stability, metric)
+            if agreement is not None:
+                entry[metric] = None if math.isnan(agreement.mean) else agreement.mean
+        payload[label] = entry
+    return payload
+
+
+def write_baseline(
+    results: list[RunResult], path: Path = BASELINE_PATH, stabilities: dict[str, Stability] | None = None
+) -> Path:
+    payload = {**baseline_payload(results), **stability_payload(stabilities or {})}
+    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     return path
 
 
-def compare(results: list[RunResult], baseline: dict[str, dict[str, object]]) -> list[Regression]:
-    """Every way the fresh results fall short of the baseline."""
-    fresh = baseline_payload(results)
+def _number(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
+def compare(
+    results: list[RunResult],
+    baseline: dict[str, dict[str, object]],
+    stabilities: dict[str, Stability] | None = None,
+) -> list[Regression]:
+    """Every way the fresh results (and stability measurements, by label) fall short of the baseline."""
+    fresh = {**baseline_payload(results), **stability_payload(stabilities or {})}
     problems: list[Regression] = []
     for label, expected in sorted(baseline.items()):
         if label not in fresh:
             problems.append(Regression(label, "-", math.nan, math.nan, "is in the baseline but was not produced"))
             continue
-        for metric, higher_is_better in HEADLINE_METRICS.items():
+        for metric, higher_is_better in {**HEADLINE_METRICS, **STABILITY_METRICS}.items():
             if metric not in expected:
                 continue
-            old, new = float(expected[metric]), float(fresh[label].get(metric, math.nan))
+            old, new = _number(expected[metric]), _number(fresh[label].get(metric))
             if math.isnan(old) and math.isnan(new):
                 continue
             if expected["stochastic"]:

@@ -28,10 +28,10 @@ from bench.graph import Graph
 from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
 from bench.report_claims import claims_html
-from bench.report_stability import stability_html
+from bench.report_stability import stability_columns, stability_html
 from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
-from bench.stability import DEFAULT_STABILITY_DIR, Stability, load_stabilities
+from bench.stability import Stability, Unmeasured, load_stabilities, load_unmeasured, stability_dir
 
 DEFAULT_REPORT = Path("results") / "leaderboard.html"
 GROUP = ["task", "model", "ablation", "method", "variant"]
@@ -273,9 +273,12 @@ CIRCUITS_TEXT = (
 )
 
 
-def render(results: list[RunResult], stabilities: list[Stability] | None = None) -> str:
-    """The whole report as one HTML string; `stabilities` are `bench stability`'s measurements."""
-    board = leaderboard(results)
+def render(
+    results: list[RunResult], stabilities: list[Stability] | None = None, unmeasured: list[Unmeasured] | None = None
+) -> str:
+    """The whole report as one HTML string; `stabilities` are the stability measurements and
+    `unmeasured` the cells `run --all` left out, with why."""
+    board = stability_columns(leaderboard(results), stabilities or [], unmeasured or [], DEFAULT_VARIANT)
     sections = ["<h1>CDBench leaderboard</h1>"]
     if board.empty:
         sections.append("<p>No results yet: run <code>python -m bench run --all</code>.</p>")
@@ -338,7 +341,7 @@ def render(results: list[RunResult], stabilities: list[Stability] | None = None)
             ]
         )
         sections.append(claims_html(check_claims(results)))
-        sections.append(stability_html(stabilities or []))
+        sections.append(stability_html(stabilities or [], unmeasured))
         sections.append("<h2>Run metadata</h2>" + _table_html(meta, "sortable metadata"))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>CDBench leaderboard</title>"
@@ -355,11 +358,14 @@ def _gap_text(result: RunResult) -> str:
 
 
 def write_report(
-    root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT, stability_root: Path = DEFAULT_STABILITY_DIR
+    root: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_REPORT, stability_root: Path | None = None
 ) -> Path:
+    """Render the results under `root` and the stability files under `stability_root` (default:
+    where `run --all` puts them for `root`, `bench.stability.stability_dir`)."""
     sns.set_theme(style="whitegrid")
+    stability_root = stability_dir(root) if stability_root is None else stability_root
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(render(load_results(root), load_stabilities(stability_root)))
+    tmp.write_text(render(load_results(root), load_stabilities(stability_root), load_unmeasured(stability_root)))
     tmp.replace(out)
     return out

@@ -1,40 +1,89 @@
-"""The leaderboard's stability section: each `bench stability` measurement found."""
+"""The leaderboard's stability: two columns of the table (each cell's top-k Jaccard and Spearman
+with their range) and a section listing every measurement and every cell left unmeasured."""
 
 from __future__ import annotations
 
 import html
 
-from bench.stability import DEFAULT_BOOTSTRAP, Agreement, Stability
+import pandas as pd
+
+from bench.results import variant_text
+from bench.stability import DEFAULT_BOOTSTRAP, Agreement, Stability, Unmeasured
 
 STABILITY_TEXT = (
-    "How stable each method's circuit is (python -m bench stability): the method rerun on B bootstrap resamples "
-    f"of the examples (default B = {DEFAULT_BOOTSTRAP}) and, for a stochastic method, on B seeds; over every "
-    "pair of reruns, the mean Jaccard overlap of the top-k circuits and the Spearman correlation of |scores|, "
-    "with the 2.5-97.5 percentile range over the pairs in brackets (a spread: pairs share reruns)."
+    "How stable each method's circuit is (python -m bench run --all measures every cell it runs, or python -m "
+    "bench stability one): the method rerun on B bootstrap resamples of the examples (default B = "
+    f"{DEFAULT_BOOTSTRAP}) and, for a stochastic method, on B seeds; over every pair of reruns, the mean Jaccard "
+    "overlap of the top-k circuits and the Spearman correlation of |scores|, with the 2.5-97.5 percentile range "
+    "over the pairs in brackets (a spread: pairs share reruns). '-' where undefined (Spearman of rankings that are "
+    "all ties) or not measured."
 )
+JACCARD_COLUMN, SPEARMAN_COLUMN = "stability: top-k Jaccard", "stability: Spearman"
+NOT_MEASURED = "not measured"
 
 
 def _agreement(value: Agreement | None) -> str:
-    return "-" if value is None else f"{value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
+    if value is None or value.mean != value.mean:  # NaN: no order to compare
+        return "-"
+    return f"{value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
 
 
-def stability_html(stabilities: list[Stability]) -> str:
-    """The section as HTML; empty when nothing was measured."""
-    if not stabilities:
-        return ""
-    columns = ["task", "model", "ablation", "method", "examples", "B", "k", "Jaccard", "Spearman"]
-    columns += ["Jaccard across seeds", "Spearman across seeds"]
-    head = "".join(f"<th>{c}</th>" for c in columns)
-    rows = []
-    for s in sorted(stabilities, key=lambda s: (s.task, s.model, s.ablation, s.method, s.bootstrap)):
-        cells = [s.task, s.model, s.ablation, s.method, str(s.n_examples), str(s.bootstrap), f"{s.k} ({s.k_rule})"]
-        cells += [_agreement(a) for a in (s.jaccard, s.spearman, s.seeds_jaccard, s.seeds_spearman)]
-        rows.append(
-            f'<tr data-task="{html.escape(s.task)}" data-method="{html.escape(s.method)}">'
-            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-            + "</tr>"
-        )
-    return (
-        f"<h2>Stability</h2><p>{html.escape(STABILITY_TEXT)}</p>"
-        f"<table class='sortable stability'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+def _cell(record: Stability | Unmeasured, default_variant: str) -> tuple[str, str, str, str, str]:
+    return (record.task, record.model, record.ablation, record.method, variant_text(record.variant) or default_variant)
+
+
+def stability_columns(
+    board: pd.DataFrame, stabilities: list[Stability], unmeasured: list[Unmeasured], default_variant: str
+) -> pd.DataFrame:
+    """`board` (one row per task, model, ablation, method and variant) with the two stability
+    columns: the measurement with the largest B, "not measured" where a reason was recorded,
+    '-' where nothing is known."""
+    if board.empty or not (stabilities or unmeasured):
+        return board
+    shown: dict[tuple[str, str, str, str, str], tuple[str, str]] = {}
+    for record in unmeasured:
+        shown[_cell(record, default_variant)] = (NOT_MEASURED, NOT_MEASURED)
+    for s in sorted(stabilities, key=lambda s: (s.bootstrap, -s.seed)):
+        shown[_cell(s, default_variant)] = (_agreement(s.jaccard), _agreement(s.spearman))
+    keys = zip(board["task"], board["model"], board["ablation"], board["method"], board["variant"], strict=True)
+    cells = [shown.get(key, ("-", "-")) for key in keys]
+    return board.assign(**{JACCARD_COLUMN: [c[0] for c in cells], SPEARMAN_COLUMN: [c[1] for c in cells]})
+
+
+def _table(columns: list[str], rows: list[tuple[dict[str, str], list[str]]], css: str) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr"
+        + "".join(f' data-{k}="{html.escape(v)}"' for k, v in attrs.items())
+        + ">"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        + "</tr>"
+        for attrs, cells in rows
     )
+    return f"<table class='sortable {css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def stability_html(stabilities: list[Stability], unmeasured: list[Unmeasured] | None = None) -> str:
+    """The section as HTML; empty when nothing was measured or left out."""
+    if not stabilities and not unmeasured:
+        return ""
+    parts = [f"<h2>Stability</h2><p>{html.escape(STABILITY_TEXT)}</p>"]
+    if stabilities:
+        columns = ["task", "model", "ablation", "method", "variant", "examples", "B", "k", "Jaccard", "Spearman"]
+        columns += ["Jaccard across seeds", "Spearman across seeds"]
+        rows = []
+        for s in sorted(stabilities, key=lambda s: (s.task, s.model, s.ablation, s.method, s.bootstrap)):
+            cells = [s.task, s.model, s.ablation, s.method, variant_text(s.variant) or "default", str(s.n_examples)]
+            cells += [str(s.bootstrap), f"{s.k} ({s.k_rule})"]
+            cells += [_agreement(a) for a in (s.jaccard, s.spearman, s.seeds_jaccard, s.seeds_spearman)]
+            rows.append(({"task": s.task, "method": s.method}, cells))
+        parts.append(_table(columns, rows, "stability"))
+    if unmeasured:
+        parts.append("<p>Cells not measured, and why:</p>")
+        columns = ["task", "model", "ablation", "method", "variant", "B", "why not"]
+        rows = []
+        for u in sorted(unmeasured, key=lambda u: (u.task, u.model, u.ablation, u.method, u.bootstrap)):
+            cells = [u.task, u.model, u.ablation, u.method, variant_text(u.variant) or "default", str(u.bootstrap)]
+            rows.append(({"task": u.task, "method": u.method}, [*cells, u.reason]))
+        parts.append(_table(columns, rows, "stability-unmeasured"))
+    return "".join(parts)

@@ -16,9 +16,9 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,9 +27,13 @@ from scipy.stats import spearmanr
 from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR
 
-DEFAULT_BOOTSTRAP = 5
-"""Reruns per stability measurement: five resamples give ten pairs, about five times one run's
-cost, which the offline suite's Tracr and trained models afford on a CPU."""
+if TYPE_CHECKING:
+    from bench.results import RunKey
+
+DEFAULT_BOOTSTRAP = 3
+"""Reruns per stability measurement (`bench stability`, `run --all`, `check --update`): three
+resamples give three pairs for about three times one run's cost (six for a stochastic method,
+which is also rerun on three seeds), what the offline suite affords on a CPU beside its runs."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,37 @@ class Stability:
     spearman: Agreement
     seeds_jaccard: Agreement | None = None
     seeds_spearman: Agreement | None = None
+    data_seed: int | None = None  # None, options_hash None and variant {}: written before they were recorded
+    options_hash: str | None = None
+    variant: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line: "Jaccard 0.812 [0.700, 0.900], Spearman 0.950 [0.940, 0.960][, across seeds ...]"."""
+        parts = [f"{name} {_text(value)}" for name, value in (("Jaccard", self.jaccard), ("Spearman", self.spearman))]
+        if self.seeds_jaccard is not None and self.seeds_spearman is not None:
+            parts.append(f"across seeds Jaccard {_text(self.seeds_jaccard)}, Spearman {_text(self.seeds_spearman)}")
+        return ", ".join(parts)
+
+
+def _text(agreement: Agreement) -> str:
+    return f"{agreement.mean:.3f} [{agreement.low:.3f}, {agreement.high:.3f}]"
+
+
+@dataclass(frozen=True)
+class Unmeasured:
+    """A cell `run --all` did not measure, and why in one line (a method that trains, a failure)."""
+
+    method: str
+    task: str
+    model: str
+    ablation: str
+    seed: int
+    bootstrap: int
+    reason: str
+    variant: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,12 +178,35 @@ DEFAULT_STABILITY_DIR = DEFAULT_RESULTS_DIR.parent / "stability"
 """Beside the run results, not among them: readers of `results/runs` see run results only."""
 
 
-def stability_path(root: Path, stability: Stability) -> Path:
-    """`<task>/<model>/<method>/stability-<ablation>-s<S>-n<N>-B<B>.json` under `root` (no
-    "-seed" in the name, so no glob for run results picks it up)."""
-    model = stability.model.replace(":", "_").replace("/", "_")
-    name = f"stability-{stability.ablation}-s{stability.seed}-n{stability.n_examples}-B{stability.bootstrap}.json"
-    return root / stability.task / model / stability.method / name
+def stability_dir(results_dir: Path) -> Path:
+    """Where the stability files of the runs in `results_dir` go: `results/stability` for the
+    default `results/runs` (beside it), `<results_dir>/stability` for any other folder (so
+    every sweep, or shard, keeps its own)."""
+    if results_dir.resolve() == DEFAULT_RESULTS_DIR.resolve():
+        return DEFAULT_STABILITY_DIR
+    return results_dir / "stability"
+
+
+def stability_path(root: Path, key: RunKey, bootstrap: int, *, unmeasured: bool = False) -> Path:
+    """`<task>/<model>/<method>/stability-<ablation>-s<S>-data<D>-n<N>-<options hash>-B<B>.json`
+    under `root`: the measurement from run `key` (its seed, examples and options) with B reruns,
+    `unmeasured-...` for the record of why it was not measured. No "-seed" in either name, so no
+    glob for run results picks them up."""
+    model = key.model.replace(":", "_").replace("/", "_")
+    what = "unmeasured" if unmeasured else "stability"
+    name = (
+        f"{what}-{key.ablation}-s{key.seed}-data{key.data_seed}-n{key.n_examples}-{key.options_hash}-B{bootstrap}.json"
+    )
+    return root / key.task / model / key.method / name
+
+
+def write_record(record: Stability | Unmeasured, path: Path) -> Path:
+    """Write atomically; an existing file at `path` is replaced, nothing else."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record.to_json(), indent=1))
+    tmp.replace(path)
+    return path
 
 
 def load_stabilities(root: Path = DEFAULT_STABILITY_DIR) -> list[Stability]:
@@ -162,4 +220,17 @@ def load_stabilities(root: Path = DEFAULT_STABILITY_DIR) -> list[Stability]:
             found.append(Stability(**data))
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ResultFileError(f"{path}: not a stability file written by `bench stability` ({err})") from None
+    return found
+
+
+def load_unmeasured(root: Path = DEFAULT_STABILITY_DIR) -> list[Unmeasured]:
+    """Every record of a cell `run --all` did not measure under `root`, except those measured since."""
+    found = []
+    for path in sorted(root.rglob("unmeasured-*.json")):
+        if path.with_name("stability-" + path.name.removeprefix("unmeasured-")).exists():
+            continue
+        try:
+            found.append(Unmeasured(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError) as err:
+            raise ResultFileError(f"{path}: not a record written by `run --all` ({err})") from None
     return found

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import sys
+from collections.abc import Callable
 
 import numpy as np
 
 from bench.runner import IncompatibleChoice, RunRequest
-from bench.stability import Stability, bootstrap_indices, circuit_size, measure, stability_path
+from bench.stability import Stability, bootstrap_indices, circuit_size, measure
 
 
-def measure_stability(request: RunRequest, bootstrap: int) -> Stability:
-    """Rerun `request`'s method on `bootstrap` resamples (and seeds, if stochastic).
+def check_bootstrap(bootstrap: object) -> int:
+    """B as given, if it is an integer of at least 2.
+
+    Raises:
+        IncompatibleChoice: anything else (one rerun has no pair to compare).
+    """
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 2:
+        raise IncompatibleChoice(f"--bootstrap must be an integer of at least 2 (pairs to compare), got {bootstrap!r}")
+    return bootstrap
+
+
+def measure_stability(
+    request: RunRequest,
+    bootstrap: int,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> Stability:
+    """Rerun `request`'s method on `bootstrap` resamples (and seeds, if stochastic); `progress`
+    gets one line per rerun.
 
     Raises:
         IncompatibleChoice: fewer than two reruns, or a bad request (before any work).
@@ -25,8 +41,7 @@ def measure_stability(request: RunRequest, bootstrap: int) -> Stability:
     from bench.zoo import load_model
     from methods import METHODS
 
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 2:
-        raise IncompatibleChoice(f"--bootstrap must be an integer of at least 2 (pairs to compare), got {bootstrap!r}")
+    check_bootstrap(bootstrap)
     key = request.resolve()
     task = request.find_task()
     spec = METHODS.get(key.method)
@@ -51,7 +66,7 @@ def measure_stability(request: RunRequest, bootstrap: int) -> Stability:
     k, rule = circuit_size(runtime.graph.n_edges, truth_size, faithful)
     resamples = bootstrap_indices(data.n_examples, bootstrap, key.seed)
     seeds = [key.seed + i for i in range(bootstrap)] if spec.stochastic else None
-    (jaccard, spearman), seeded = measure(score, data, resamples, seeds, k, key.seed)
+    (jaccard, spearman), seeded = measure(score, data, resamples, seeds, k, key.seed, progress)
     return Stability(
         method=key.method,
         task=key.task,
@@ -66,14 +81,7 @@ def measure_stability(request: RunRequest, bootstrap: int) -> Stability:
         spearman=spearman,
         seeds_jaccard=seeded[0] if seeded else None,
         seeds_spearman=seeded[1] if seeded else None,
+        data_seed=key.data_seed,
+        options_hash=key.options_hash,
+        variant=request.variant(),
     )
-
-
-def write_stability(stability: Stability, root: Path) -> Path:
-    """Write atomically; an existing file for the same setting is replaced, nothing else."""
-    path = stability_path(root, stability)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stability.to_json(), indent=1))
-    tmp.replace(path)
-    return path

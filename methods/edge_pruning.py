@@ -56,7 +56,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.discovery import DiscoveryRun, EdgeScores
-from methods.spec import config_from_options, register_method
+from methods.spec import TRAINS, config_from_options, register_method
 
 BETA, LEFT, RIGHT, EPS = 2 / 3, -0.1, 1.1, 1e-6
 OBJECTIVES = ("auto", "kl", "metric")
@@ -202,6 +202,7 @@ def train_log_alpha(
     description="hard-concrete edge gates trained on KL to the full model under a Lagrangian sparsity target",
     citation="Bhaskar, Wettig, Friedman & Chen 2024, Finding Transformer Circuits with Edge Pruning, arXiv 2406.16778",
     stochastic=True,
+    costly_reruns=TRAINS,
     defaults=asdict(PruningConfig()),
     check=PruningConfig.from_options,  # parses and range-checks every option
 )

@@ -30,6 +30,9 @@ class MethodSpec:
         additive_over_examples: the scores are a mean over examples of per-example terms, so
             the examples may be scored a chunk at a time (`--examples-per-pass`,
             `bench.chunking`) with the same scores up to float rounding.
+        costly_reruns: None when rerunning the method is cheap; else why not, in one line
+            (`TRAINS`): `run --all` and `check` measure its stability only when asked
+            (`--stability all`), and the leaderboard shows the line instead of a number.
     """
 
     name: str
@@ -41,6 +44,7 @@ class MethodSpec:
     check: Callable[[dict[str, object]], object] | None = None
     discovers: bool = True
     additive_over_examples: bool = False
+    costly_reruns: str | None = None
 
     def resolve_options(self, options: dict[str, object] | None) -> dict[str, object]:
         """Defaults overlaid with `options`; an unknown key is an error naming the valid ones."""
@@ -84,6 +88,12 @@ def whole_number(value: object) -> int:
     return int(text)
 
 
+TRAINS = (
+    "trains its gates: each of the B bootstrap and B seed reruns is a full training run "
+    "(30-400 s on a CPU for the offline suite's models); measured with --stability all"
+)
+"""`costly_reruns` of a method that trains (Edge Pruning, subnetwork probing)."""
+
 Config = TypeVar("Config")
 
 
@@ -114,6 +124,7 @@ def register_method(
     check: Callable[[dict[str, object]], object] | None = None,
     discovers: bool = True,
     additive_over_examples: bool = False,
+    costly_reruns: str | None = None,
 ) -> Callable[[MethodFn], MethodFn]:
     """Decorator registering an adapter function under `name`."""
 
@@ -128,6 +139,7 @@ def register_method(
             check,
             discovers=discovers,
             additive_over_examples=additive_over_examples,
+            costly_reruns=costly_reruns,
         )
         METHODS.add(name, spec)
         return func

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from bench.discovery import DiscoveryRun, EdgeScores
 from methods.edge_pruning import OBJECTIVES, choose_objective, keep_probability, sample_gates
 from methods.node_scores import edges_from_nodes
-from methods.spec import config_from_options, register_method
+from methods.spec import TRAINS, config_from_options, register_method
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,7 @@ def train_node_log_alpha(
     description="hard-concrete gate per head and MLP trained on KL to the full model + lambda x expected nodes kept",
     citation="Cao, Sanh & Rush 2021, Low-Complexity Probing via Finding Subnetworks, NAACL; as in Conmy et al. 2023",
     stochastic=True,
+    costly_reruns=TRAINS,
     defaults=asdict(ProbingConfig()),
     check=ProbingConfig.from_options,
 )

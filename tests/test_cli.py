@@ -94,7 +94,7 @@ def test_run_writes_scores_and_metadata(tmp_path: Path) -> None:
 
 
 def test_run_all_runs_what_it_can_then_resumes(tmp_path: Path) -> None:
-    args = ["run", "--all", "--methods", "eap,random", "--results-dir", str(tmp_path)]
+    args = ["run", "--all", "--methods", "eap,random", "--stability", "none", "--results-dir", str(tmp_path)]
     first = bench(*args)
     assert first.returncode == 0, first.stderr
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json"))
@@ -179,8 +179,8 @@ def test_one_run_defaults_to_the_best_device_and_the_suite_to_the_cpu(
     monkeypatch.setattr("bench.runner.execute", lambda request, root: seen.append(request.device) or 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main(["run", "--method", "random", "--task", "tracr-reverse", "--results-dir", str(tmp_path)])
-    main(["run", "--all", "--methods", "random", "--tasks", "tracr-reverse", "--results-dir", str(tmp_path)])
-    main(["run", "--all", "--methods", "random", "--tasks", "tracr-reverse", "--device", "auto",
-          "--results-dir", str(tmp_path)])  # fmt: skip
+    suite = ["run", "--all", "--methods", "random", "--tasks", "tracr-reverse", "--stability", "none"]
+    main([*suite, "--results-dir", str(tmp_path)])
+    main([*suite, "--device", "auto", "--results-dir", str(tmp_path)])
     n = (len(seen) - 1) // 2  # the one run, then each run of the plan twice
     assert n >= 1 and seen == ["auto"] + ["cpu"] * n + ["auto"] * n

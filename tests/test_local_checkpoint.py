@@ -124,7 +124,7 @@ def test_checkpoint_and_jsonl_run_offline_through_the_cli(
     # the whole suite over the file and the checkpoint: the finished run is skipped, the others run
     code = main([
         "run", "--all", "--methods", "eap,random", "--tasks", str(prompts), "--models", str(directory),
-        "--task-option", "metric=prob-diff", "--results-dir", str(runs),
+        "--task-option", "metric=prob-diff", "--stability", "none", "--results-dir", str(runs),
     ])  # fmt: skip
     assert code == 0
     assert "finished: 3 run, 1 skipped" in capsys.readouterr().out

@@ -43,6 +43,8 @@ def small_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "exact-patching,eap-ig-inputs,random",
         "--tasks",
         "tracr-xproportion",
+        "--stability",
+        "none",
         "--results-dir",
         str(root),
     )
@@ -119,6 +121,8 @@ def test_interrupted_run_resumes_and_loses_nothing(tmp_path: Path) -> None:
         "tracr-reverse",
         "--ablations",
         "zero",
+        "--stability",
+        "none",
         "--results-dir",
         str(tmp_path),
     ]

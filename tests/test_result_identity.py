@@ -31,7 +31,7 @@ def results_in(root: Path) -> list[Path]:
 
 def test_two_option_values_coexist_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["run", "--all", "--methods", "eap-ig-inputs", "--tasks", "tracr-xproportion", "--ablations", "zero"]
-    args += ["--results-dir", str(tmp_path)]
+    args += ["--stability", "none", "--results-dir", str(tmp_path)]
 
     def run_all(*extra: str) -> str:
         assert main([*args, *extra]) == 0

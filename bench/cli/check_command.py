@@ -1,5 +1,6 @@
-"""`bench check`: rerun the default suite (or the part of it named by `--tasks`/`--methods`) and
-fail on any score regression against the committed baseline (`--update` writes a new baseline)."""
+"""`bench check`: rerun the default suite (or the part of it named by `--tasks`/`--methods`),
+remeasure its cells' stability, and fail on any regression against the committed baseline
+(`--update` writes a new baseline)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from bench.shards import parse_shard
 
 if TYPE_CHECKING:  # the handler imports these: `python -m bench --help` must not pay for torch
     from bench.runner import RunRequest
+    from bench.stability import Stability
+    from bench.stability_suite import Cell
 
 
 def _names(text: str) -> list[str]:
@@ -30,23 +33,51 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--shard", type=parse_shard, metavar="I/N", help="check only the I-th of N exact parts of the runs (CI jobs)"
     )
+    parser.add_argument(
+        "--stability",
+        choices=["cheap", "all", "none"],
+        default="cheap",
+        help="which cells' stability to remeasure (with the baseline's B) and compare: cheap (default: every "
+        "method but those that train), all, none; --update measures them with B = 3",
+    )
     parser.set_defaults(handler=run)
 
 
-def _expected(path: Path, plan: list[RunRequest] | None) -> dict[str, dict[str, object]]:
-    """The baseline's entries; with `plan` (part of the suite), only the entries of its runs."""
-    from bench.regression import key_label
+def _expected(path: Path, plan: list[RunRequest] | None, cells: list[Cell]) -> dict[str, dict[str, object]]:
+    """The baseline's entries of the runs (all, or those of `plan`, part of the suite) and of
+    the stability of `cells`."""
+    from bench.regression import STABILITY_PREFIX, key_label
 
     if not path.is_file():
         raise SystemExit(f"error: no baseline at {path}")
     baseline = json.loads(path.read_text())
-    if plan is None:
-        return baseline
-    planned = {key_label(request.resolve(), request.variant()) for request in plan}
-    chosen = {label: entry for label, entry in baseline.items() if label in planned}
-    if not chosen:
-        raise SystemExit(f"error: {path} has no entries for the chosen runs")
-    return chosen
+    runs = {label: entry for label, entry in baseline.items() if not label.startswith(STABILITY_PREFIX)}
+    if plan is not None:
+        planned = {key_label(request.resolve(), request.variant()) for request in plan}
+        runs = {label: entry for label, entry in runs.items() if label in planned}
+        if not runs:
+            raise SystemExit(f"error: {path} has no entries for the chosen runs")
+    chosen = {cell.label for cell in cells}
+    return {**runs, **{label: entry for label, entry in baseline.items() if label in chosen}}
+
+
+def _measure(cells: list[Cell], expected: dict[str, dict[str, object]] | None) -> dict[str, Stability]:
+    """Each cell's stability with the baseline's B (B = 3 when writing a new baseline), by label;
+    a cell the baseline has no entry for is not measured, one that fails is one line."""
+    from tqdm.auto import tqdm
+
+    from bench.stability import DEFAULT_BOOTSTRAP
+    from bench.stability_run import measure_stability
+
+    measured = {}
+    todo = [cell for cell in cells if expected is None or cell.label in expected]
+    for cell in tqdm(todo, desc="check stability", unit="cell"):
+        bootstrap = DEFAULT_BOOTSTRAP if expected is None else expected[cell.label]["bootstrap"]
+        try:
+            measured[cell.label] = measure_stability(cell.request, bootstrap, lambda _: None)  # type: ignore[arg-type]
+        except Exception as err:
+            tqdm.write(f"stability failed for {cell.label}: {type(err).__name__}: {err}")
+    return measured
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bench.regression import BASELINE_PATH, compare, write_baseline
     from bench.runner import execute
+    from bench.stability_suite import plan_cells
     from bench.suite import plan_suite
     from bench.zoo import model_status
 
@@ -72,25 +104,34 @@ def run(args: argparse.Namespace) -> int:
     # The guarded suite is the one every machine can run: models compiled or trained here,
     # never hub weights (present on some machines only, and hours of work on a CPU).
     kinds = {model: model_status(model).kind for model in {r.model for r in suite}}
-    plan = [r for r in suite if kinds[r.model] != "hub"]
+    offline = [r for r in suite if kinds[r.model] != "hub"]
+    plan = offline
     if args.shard is not None:
         from bench.shards import shard_plan
 
-        plan = shard_plan(plan, args.shard)
+        plan = shard_plan(offline, args.shard)
     if not plan:
         print("error: nothing to check: the chosen tasks run only on hub models", file=sys.stderr)
         return 2
-    expected = None if args.update else _expected(args.baseline, plan if subset else None)
+    # a cell is checked by the shard holding its lowest-seed run, as `run --all --shard` measures it
+    cells = plan_cells(offline, plan if args.shard is not None else None, args.stability)
+    cells = [cell for cell in cells if cell.skip is None]
+    expected = None if args.update else _expected(args.baseline, plan if subset else None, cells)
     results = []
     with tempfile.TemporaryDirectory(prefix="cdbench-check-") as scratch:
         for request in tqdm(plan, desc="check", unit="run"):
             result, _ = execute(request, Path(scratch))
             results.append(result)
+    stabilities = _measure(cells, expected)
     if expected is None:
-        print(f"wrote {write_baseline(results, args.baseline)} ({len(results)} runs)")
+        path = write_baseline(results, args.baseline, stabilities)
+        print(f"wrote {path} ({len(results)} runs, {len(stabilities)} stability cells)")
         return 0
-    problems = compare(results, expected)
+    problems = compare(results, expected, stabilities)
     for problem in problems:
         print(f"REGRESSION {problem}", file=sys.stderr)
-    print(f"checked {len(results)} runs against {args.baseline}: {len(problems)} regression(s)")
+    print(
+        f"checked {len(results)} runs and {len(stabilities)} stability cells against {args.baseline}: "
+        f"{len(problems)} regression(s)"
+    )
     return 1 if problems else 0

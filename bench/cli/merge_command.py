@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"merged {len(args.sources)} director{'y' if len(args.sources) == 1 else 'ies'} into {into}: "
         f"{summary.copied} result(s) copied, {summary.already_there} already there, "
-        f"{summary.failures_copied} failure record(s) of runs no shard finished"
+        f"{summary.failures_copied} failure record(s) of runs no shard finished, "
+        f"{summary.stability_copied} stability file(s) copied"
     )
     return 0

@@ -11,7 +11,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--results-dir", type=Path, help="result files to read (default: results/runs)")
     parser.add_argument("--out", type=Path, help="where the page goes (default: results/leaderboard.html)")
     parser.add_argument(
-        "--stability-dir", type=Path, help="`bench stability` measurements to show (default: results/stability)"
+        "--stability-dir",
+        type=Path,
+        help="stability measurements to show (default: where `run --all` writes them for --results-dir: "
+        "results/stability for results/runs, else RESULTS_DIR/stability)",
     )
     parser.set_defaults(handler=run)
 
@@ -22,9 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.results import DEFAULT_RESULTS_DIR
 
     results_dir = args.results_dir or DEFAULT_RESULTS_DIR
-    from bench.stability import DEFAULT_STABILITY_DIR
-
-    path = write_report(results_dir, args.out or DEFAULT_REPORT, args.stability_dir or DEFAULT_STABILITY_DIR)
+    path = write_report(results_dir, args.out or DEFAULT_REPORT, args.stability_dir)
     print(f"wrote {path}")
     note = recheck_note(load_results(results_dir))
     if note:

@@ -83,7 +83,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--ablations", type=_names, help="with --all: comma-separated ablations (default: each task's suite ablations)"
     )
     parser.add_argument("--results-dir", type=Path, help="where results go (default: results/runs)")
-    parser.add_argument("--force", action="store_true", help="recompute results that already exist")
+    parser.add_argument(
+        "--force", action="store_true", help="recompute results (and, with --all, stability) that already exist"
+    )
+    parser.add_argument(
+        "--stability",
+        choices=["cheap", "all", "none"],
+        default="cheap",
+        help="with --all: after the runs, measure each cell's stability (one per method, task, model, ablation and "
+        "variant; B bootstrap reruns, and B seeds for a stochastic method) into the stability folder beside the "
+        "results: cheap (default: every method but those that train), all (Edge Pruning and subnetwork probing "
+        "too: each rerun is a training run), none; with --executor ray it runs here, after the Ray runs",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=_bootstrap,
+        metavar="B",
+        help="with --all: reruns per stability measurement, at least 2 (default 3)",
+    )
     parser.add_argument(
         "--shard",
         type=parse_shard,
@@ -114,6 +131,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _bootstrap(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"B must be an integer of at least 2 (pairs to compare), got {text!r}")
+    return value
 
 
 def _seeds(text: str) -> list[int]:
@@ -152,8 +179,11 @@ def run(args: argparse.Namespace) -> int:
             print("error: --examples-per-pass applies to one run (--method and --task), not to --all", file=sys.stderr)
             return 2
         return _run_all(args, options, task_options)
-    if args.shard is not None or args.executor != "local":
-        print("error: --shard and --executor apply to the plan of --all; give them with --all", file=sys.stderr)
+    if args.shard is not None or args.executor != "local" or args.bootstrap is not None:
+        print(
+            "error: --shard, --executor and --bootstrap apply to the plan of --all; give them with --all",
+            file=sys.stderr,
+        )
         return 2
     method, task, model = args.method, args.task, args.model
     if method and method.startswith("file:"):  # an MIB/EAP-IG file scored as a method's output
@@ -261,9 +291,17 @@ def planned_runs(
 ) -> list[RunRequest]:
     """The runs `run --all` means by these filters, cut to `--shard` when given (shared by `status`)."""
     from bench.shards import shard_plan
+
+    requests = _whole_plan(args, options, task_options)
+    return requests if args.shard is None else shard_plan(requests, args.shard)
+
+
+def _whole_plan(
+    args: argparse.Namespace, options: dict[str, object], task_options: dict[str, object]
+) -> list[RunRequest]:
     from bench.suite import plan_suite
 
-    requests = plan_suite(
+    return plan_suite(
         args.methods,
         args.tasks,
         args.models,
@@ -274,10 +312,45 @@ def planned_runs(
         args.data_seed,
         task_options,
     )
-    return requests if args.shard is None else shard_plan(requests, args.shard)
 
 
 def _run_all(args: argparse.Namespace, options: dict[str, object], task_options: dict[str, object]) -> int:
+    from bench.shards import shard_plan
+
+    device = args.device or "cpu"  # the suite's scores are the same on every machine unless asked otherwise
+    plan = [dataclasses.replace(request, device=device) for request in _whole_plan(args, options, task_options)]
+    requests = plan if args.shard is None else shard_plan(plan, args.shard)
+    if args.shard is not None:
+        print(f"shard {args.shard}: {len(requests)} run(s) of the plan")
+    code = _run_on_ray(args, requests) if args.executor == "ray" else _run_here(args, requests)
+    return code or _stability_phase(args, plan, requests)
+
+
+def _stability_phase(args: argparse.Namespace, plan: list[RunRequest], requests: list[RunRequest]) -> int:
+    """Measure the stability of the cells whose runs are `requests` (`bench.stability_suite`)."""
+    from bench.stability import DEFAULT_BOOTSTRAP, stability_dir
+    from bench.stability_suite import plan_cells, run_stability
+    from bench.zoo import model_status
+
+    cells = plan_cells(plan, requests if args.shard is not None else None, args.stability)
+    if not cells:
+        return 0
+    statuses: dict[str, bool] = {}
+
+    def available(model: str) -> bool:
+        if model not in statuses:
+            statuses[model] = model_status(model).available
+        return statuses[model]
+
+    bootstrap = args.bootstrap or DEFAULT_BOOTSTRAP
+    print(f"stability of {len(cells)} cell(s), B={bootstrap}, into {stability_dir(args.results_dir)}")
+    counts = run_stability(cells, bootstrap, stability_dir(args.results_dir), force=args.force, available=available)
+    print(counts)
+    return 0
+
+
+def _run_here(args: argparse.Namespace, requests: list[RunRequest]) -> int:
+    """The runs one after another in this process (`--executor local`)."""
     from tqdm.auto import tqdm
 
     from bench.results import record_failure, result_exists
@@ -285,12 +358,6 @@ def _run_all(args: argparse.Namespace, options: dict[str, object], task_options:
     from bench.sweep_status import running_marker
     from bench.zoo import ModelUnavailable, model_status
 
-    device = args.device or "cpu"  # the suite's scores are the same on every machine unless asked otherwise
-    requests = [dataclasses.replace(request, device=device) for request in planned_runs(args, options, task_options)]
-    if args.shard is not None:
-        print(f"shard {args.shard}: {len(requests)} run(s) of the plan")
-    if args.executor == "ray":
-        return _run_on_ray(args, requests)
     skipped, done, failed = 0, 0, 0
     statuses: dict[str, ModelStatus] = {}  # one availability probe per model, one line per missing model
     for request in tqdm(requests, desc="runs", unit="run"):

@@ -21,30 +21,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ablation", default="corrupted", help="corrupted (default), mean, zero or zero-token")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, help="number of examples (default: the task's)")
-    parser.add_argument("--bootstrap", type=int, help="number of resamples B, at least 2 (default 5)")
+    parser.add_argument("--bootstrap", type=int, help="number of resamples B, at least 2 (default 3)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, or auto")
-    parser.add_argument("--out-dir", type=Path, help="where the JSON goes (default: results/stability)")
+    parser.add_argument(
+        "--out-dir", type=Path, help="where the JSON goes (default: results/stability, where `bench report` looks)"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from bench.runner import RunRequest
-    from bench.stability import DEFAULT_BOOTSTRAP, DEFAULT_STABILITY_DIR
-    from bench.stability_run import measure_stability, write_stability
+    from bench.stability import DEFAULT_BOOTSTRAP, DEFAULT_STABILITY_DIR, stability_path, write_record
+    from bench.stability_run import measure_stability
 
     request = RunRequest(
         args.method, args.task, args.model, args.ablation, args.seed, args.examples, device=args.device
     )
     bootstrap = DEFAULT_BOOTSTRAP if args.bootstrap is None else args.bootstrap
     stability = measure_stability(request, bootstrap)
-    path = write_stability(stability, args.out_dir or DEFAULT_STABILITY_DIR)
-    j, s = stability.jaccard, stability.spearman
-    print(
-        f"{stability.method} on {stability.task}, B={bootstrap}, k={stability.k} ({stability.k_rule}): "
-        f"Jaccard {j.mean:.3f} [{j.low:.3f}, {j.high:.3f}], Spearman {s.mean:.3f} [{s.low:.3f}, {s.high:.3f}]"
-    )
-    if stability.seeds_jaccard is not None and stability.seeds_spearman is not None:
-        j, s = stability.seeds_jaccard, stability.seeds_spearman
-        print(f"across seeds: Jaccard {j.mean:.3f} [{j.low:.3f}, {j.high:.3f}], Spearman {s.mean:.3f}")
+    root = args.out_dir or DEFAULT_STABILITY_DIR
+    path = write_record(stability, stability_path(root, request.resolve(), bootstrap))
+    print(f"{stability.method} on {stability.task}, B={bootstrap}, k={stability.k} ({stability.k_rule}):")
+    print("  " + stability.summary())
     print(f"wrote {path}")
     return 0
