@@ -14,6 +14,7 @@ from bench.faithful_size import size_for
 from bench.package_data import data_path
 from bench.results import RunKey, RunResult, variant_text
 from bench.scoring import HIGHER_IS_BETTER
+from bench.stability import NEAR_TIE_MARGIN
 from methods import METHODS
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ STABILITY_METRICS: dict[str, bool] = {
     "seeds_jaccard": True,
     "seeds_spearman": True,
 }
+JACCARD_METRICS = ("jaccard", "seeds_jaccard")
+"""Left out of a cell's baseline entry when its top-k boundary is a near-tie (`NEAR_TIE_MARGIN`)."""
 STABILITY_PREFIX = "stability: "
 """Baseline labels of stability entries: the prefix, then the label of the run it reruns."""
 DETERMINISTIC_TOLERANCE = 1e-4  # room for float reordering across machines, nothing more
@@ -115,10 +118,16 @@ def stability_payload(measured: dict[str, Stability]) -> dict[str, dict[str, obj
             "stochastic": METHODS.get(stability.method).stochastic,
             "bootstrap": stability.bootstrap,
         }
+        near_tie = stability.top_k_margin is not None and stability.top_k_margin < NEAR_TIE_MARGIN
         for metric in STABILITY_METRICS:
             agreement = getattr(stability, metric)
-            if agreement is not None:
-                entry[metric] = None if math.isnan(agreement.mean) else agreement.mean
+            if agreement is None or (near_tie and metric in JACCARD_METRICS):
+                continue
+            entry[metric] = None if math.isnan(agreement.mean) else agreement.mean
+        if near_tie:
+            entry["jaccard_not_guarded"] = (
+                f"top-k boundary {stability.top_k_margin:.1e} apart (relative): float noise between CPUs could swap it"
+            )
         payload[label] = entry
     return payload
 

@@ -68,6 +68,28 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(np.abs(a), np.abs(b)).statistic)
 
 
+NEAR_TIE_MARGIN = 1e-5
+"""A top-k set whose k-th and (k+1)-th |score| lie closer than this (relative) could swap under
+float reordering between CPUs (about 1e-7 relative in float32), so `bench check` does not guard
+the Jaccard of such a cell: a swap moves it by a whole step. Exact ties are safe (edge order)."""
+
+
+def boundary_margin(scores: np.ndarray, k: int) -> float:
+    """Relative gap between the k-th and (k+1)-th largest |score|: 0 for an exact tie (broken by
+    edge order on every machine), inf when nothing lies past k or the k-th is zero."""
+    ordered = np.sort(np.abs(scores))[::-1]
+    if k >= len(ordered) or ordered[k - 1] == 0:
+        return math.inf
+    return float((ordered[k - 1] - ordered[k]) / ordered[k - 1])
+
+
+def smallest_near_tie(rankings: Sequence[np.ndarray], k: int) -> float | None:
+    """The smallest nonzero boundary margin over `rankings`; None when every one is an exact tie
+    or clear (nothing float noise could swap)."""
+    margins = [m for m in (boundary_margin(r, k) for r in rankings) if 0 < m < math.inf]
+    return min(margins) if margins else None
+
+
 def pairwise(rankings: Sequence[np.ndarray], k: int) -> tuple[Agreement, Agreement]:
     """(Jaccard of top-k, Spearman) over every pair of `rankings`."""
     pairs = list(itertools.combinations(rankings, 2))
@@ -96,6 +118,7 @@ class Stability:
     spearman: Agreement
     seeds_jaccard: Agreement | None = None
     seeds_spearman: Agreement | None = None
+    top_k_margin: float | None = None  # `smallest_near_tie` over every rerun; None: none (or not recorded)
     data_seed: int | None = None  # None, options_hash None and variant {}: written before they were recorded
     options_hash: str | None = None
     variant: dict[str, Any] = field(default_factory=dict)
@@ -154,24 +177,23 @@ def measure(
     k: int,
     run_seed: int = 0,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-) -> tuple[tuple[Agreement, Agreement], tuple[Agreement, Agreement] | None]:
+) -> tuple[tuple[Agreement, Agreement], tuple[Agreement, Agreement] | None, float | None]:
     """Agreements over the reruns: `score(data, seed)` gives one rerun's edge scores; the
     method runs with `run_seed` on `data` resampled by each of `resamples`, and, when `seeds`
-    are given, on the full `data` once per seed."""
+    are given, on the full `data` once per seed. Last: the reruns' `smallest_near_tie`."""
     from bench.resample import resample_data
 
     boot = []
     for b, indices in enumerate(resamples):
         boot.append(score(resample_data(data, indices), run_seed))
         progress(f"stability: bootstrap resample {b + 1}/{len(resamples)} done")
-    seeded = None
+    seeded, runs = None, []
     if seeds:
-        runs = []
         for i, seed in enumerate(seeds):
             runs.append(score(data, seed))
             progress(f"stability: seed {seed} ({i + 1}/{len(seeds)}) done")
         seeded = pairwise(runs, k)
-    return pairwise(boot, k), seeded
+    return pairwise(boot, k), seeded, smallest_near_tie([*boot, *runs], k)
 
 
 DEFAULT_STABILITY_DIR = DEFAULT_RESULTS_DIR.parent / "stability"

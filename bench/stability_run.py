@@ -66,7 +66,7 @@ def measure_stability(
     k, rule = circuit_size(runtime.graph.n_edges, truth_size, faithful)
     resamples = bootstrap_indices(data.n_examples, bootstrap, key.seed)
     seeds = [key.seed + i for i in range(bootstrap)] if spec.stochastic else None
-    (jaccard, spearman), seeded = measure(score, data, resamples, seeds, k, key.seed, progress)
+    (jaccard, spearman), seeded, margin = measure(score, data, resamples, seeds, k, key.seed, progress)
     return Stability(
         method=key.method,
         task=key.task,
@@ -81,6 +81,7 @@ def measure_stability(
         spearman=spearman,
         seeds_jaccard=seeded[0] if seeded else None,
         seeds_spearman=seeded[1] if seeded else None,
+        top_k_margin=margin,
         data_seed=key.data_seed,
         options_hash=key.options_hash,
         variant=request.variant(),

@@ -4,6 +4,7 @@ closed forms, identical resamples of a deterministic method agreeing perfectly, 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -81,16 +82,39 @@ def test_identical_resamples_of_a_deterministic_method_agree_perfectly(reverse) 
     same = [torch.arange(data.n_examples)] * 3
     score = scorer(runtime, "exact-patching")
     assert np.ptp(score(data, 0)) > 0  # a real ranking, not all ties
-    (jaccard, spearman), seeded = measure(score, data, same, None, 5, progress=lambda _: None)
+    (jaccard, spearman), seeded, _ = measure(score, data, same, None, 5, progress=lambda _: None)
     assert (jaccard.mean, jaccard.low, spearman.mean, spearman.low) == (1.0, 1.0, 1.0, 1.0) and seeded is None
 
 
 def test_seeds_of_a_random_method_disagree(reverse) -> None:
     runtime, data = reverse
     same = [torch.arange(data.n_examples)] * 2
-    _, seeded = measure(scorer(runtime, "random"), data, same, [0, 1, 2], 13, progress=lambda _: None)
+    _, seeded, _ = measure(scorer(runtime, "random"), data, same, [0, 1, 2], 13, progress=lambda _: None)
     jaccard, spearman = seeded
     assert jaccard.pairs == 3 and jaccard.mean < 0.9 and abs(spearman.mean) < 0.5
+
+
+def test_near_ties_at_the_top_k_boundary_are_found_and_their_jaccard_left_unguarded() -> None:
+    """Closed forms: |scores| 5, 3, 3 (exact tie: safe), 1 + 1e-7 vs 1 (a near-tie), clear gaps."""
+    from bench.regression import stability_payload
+    from bench.stability import NEAR_TIE_MARGIN, Stability, boundary_margin, smallest_near_tie
+
+    assert boundary_margin(np.array([5.0, -3.0, 3.0]), 2) == 0.0
+    assert boundary_margin(np.array([5.0, 1.0 + 1e-7, -1.0]), 2) == pytest.approx(1e-7 / (1 + 1e-7))
+    assert boundary_margin(np.array([4.0, 2.0, 1.0]), 1) == 0.5
+    assert boundary_margin(np.array([4.0, 2.0]), 2) == math.inf and boundary_margin(np.zeros(3), 1) == math.inf
+    near = [np.array([4.0, 2.0, 1.0]), np.array([5.0, 1.0 + 1e-7, -1.0]), np.array([5.0, -3.0, 3.0])]
+    assert smallest_near_tie(near, 2) == pytest.approx(1e-7, rel=1e-6)
+    assert smallest_near_tie([np.array([5.0, -3.0, 3.0])], 2) is None
+
+    one = Agreement(1.0, 1.0, 1.0, 3)
+    base = dict(method="eap", task="t", model="m", ablation="zero", n_examples=8, bootstrap=3, seed=0, k=2)
+    fragile = Stability(**base, k_rule="r", jaccard=one, spearman=one, top_k_margin=NEAR_TIE_MARGIN / 10)
+    clear = Stability(**base, k_rule="r", jaccard=one, spearman=one, top_k_margin=NEAR_TIE_MARGIN * 10)
+    payload = stability_payload({"a": fragile, "b": clear})
+    assert "jaccard" not in payload["a"] and payload["a"]["spearman"] == 1.0
+    assert "could swap" in str(payload["a"]["jaccard_not_guarded"])
+    assert payload["b"]["jaccard"] == 1.0 and "jaccard_not_guarded" not in payload["b"]
 
 
 def test_cli_writes_the_json_and_refuses_bad_input(tmp_path, capsys) -> None:
