@@ -13,7 +13,8 @@ import pytest
 from bench import package_data, provenance
 from bench.cli import check_command, main
 from bench.ground_truth import GROUND_TRUTH_DIR, GroundTruthError, write_ground_truth
-from bench.regression import BASELINE_PATH
+from bench.regression import BASELINE_PATH, STABILITY_PREFIX
+from bench.stability_suite import plan_cells
 from bench.suite import plan_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,18 +71,22 @@ def test_every_code_package_and_data_folder_is_packaged() -> None:
 def test_check_on_part_of_the_suite_compares_only_those_runs(tmp_path: Path) -> None:
     baseline = json.loads(BASELINE_PATH.read_text())
     plan = plan_suite(methods=["exact-patching"], tasks=["tracr-reverse"])
-    chosen = check_command._expected(BASELINE_PATH, plan)
-    assert sorted(chosen) == [
+    runs = [
         "exact-patching on tracr-reverse (tracr-reverse, corrupted ablation, seed 0)",
         "exact-patching on tracr-reverse (tracr-reverse, zero ablation, seed 0)",
     ]
-    assert check_command._expected(BASELINE_PATH, None) == baseline
+    assert sorted(check_command._expected(BASELINE_PATH, plan, [])) == runs
+    with_cells = check_command._expected(BASELINE_PATH, plan, plan_cells(plan))
+    assert sorted(with_cells) == [*runs, *(STABILITY_PREFIX + label for label in runs)]
+    everything = check_command._expected(BASELINE_PATH, None, plan_cells(plan_suite()))
+    assert everything == baseline  # every stability entry is a cheap cell of the default suite
+    assert not any(k.startswith(STABILITY_PREFIX) for k in check_command._expected(BASELINE_PATH, None, []))
     unrelated = tmp_path / "baseline.json"
     unrelated.write_text(json.dumps({k: v for k, v in baseline.items() if "tracr-reverse" not in k}))
     with pytest.raises(SystemExit, match="has no entries for the chosen runs"):
-        check_command._expected(unrelated, plan)
+        check_command._expected(unrelated, plan, [])
     with pytest.raises(SystemExit, match="no baseline at"):
-        check_command._expected(tmp_path / "missing.json", plan)
+        check_command._expected(tmp_path / "missing.json", plan, [])
 
 
 def test_check_refuses_to_write_a_partial_baseline(capsys: pytest.CaptureFixture[str]) -> None:
