@@ -3,6 +3,7 @@ closed forms, identical resamples of a deterministic method agreeing perfectly, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -115,6 +116,25 @@ def test_near_ties_at_the_top_k_boundary_are_found_and_their_jaccard_left_unguar
     assert "jaccard" not in payload["a"] and payload["a"]["spearman"] == 1.0
     assert "could swap" in str(payload["a"]["jaccard_not_guarded"])
     assert payload["b"]["jaccard"] == 1.0 and "jaccard_not_guarded" not in payload["b"]
+
+
+def test_check_allows_a_deterministic_spearman_float_noise_but_not_a_real_change() -> None:
+    from bench.regression import STABILITY_SPEARMAN_TOLERANCE, compare, stability_payload
+    from bench.stability import Stability
+
+    def cell(spearman: float) -> Stability:
+        agree = Agreement(spearman, spearman, spearman, 3)
+        one = Agreement(1.0, 1.0, 1.0, 3)
+        base = dict(method="eap", task="t", model="m", ablation="zero", n_examples=8, bootstrap=3, seed=0, k=2)
+        return Stability(**base, k_rule="r", jaccard=one, spearman=agree, top_k_margin=None)
+
+    baseline = stability_payload({"c": cell(0.9235)})
+    assert compare([], baseline, {"c": cell(0.9235 - STABILITY_SPEARMAN_TOLERANCE / 2)}) == []
+    (moved,) = compare([], baseline, {"c": cell(0.9235 - 2 * STABILITY_SPEARMAN_TOLERANCE)})
+    assert moved.metric == "spearman" and "0.001" in moved.reason
+    lower_jaccard = dataclasses.replace(cell(0.9235), jaccard=Agreement(0.9998, 0.9998, 0.9998, 3))
+    (jaccard,) = compare([], baseline, {"c": lower_jaccard})  # Jaccard keeps the 1e-4 tolerance
+    assert jaccard.metric == "jaccard"
 
 
 def test_cli_writes_the_json_and_refuses_bad_input(tmp_path, capsys) -> None:
