@@ -110,12 +110,16 @@ class AcdcSweep:
         circuits: `[n_taus, n_edges]` bool, the kept edges at each tau.
         forwards: masked forward passes run.
         masks: masks evaluated (a batched forward evaluates several).
+        node_tokens: nodes computed (heads, MLPs, the unembedding) x tokens, summed over the
+            masks: what the sweep computed, whatever the batching. Its ratio between two
+            engines bounds the speed-up one can give where the machine is compute bound.
     """
 
     taus: tuple[float, ...]
     circuits: torch.Tensor
     forwards: int
     masks: int
+    node_tokens: int = 0
 
     @property
     def scores(self) -> torch.Tensor:
@@ -144,6 +148,7 @@ class _FullForwards:
 
     def __init__(self, run: DiscoveryRun, badness: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.run, self.badness = run, badness
+        self.work_per_mask = full_model_node_tokens(run)
 
     def _values(self, masks: torch.Tensor) -> list[float]:
         matrices = self.run.graph.to_matrix(masks.to(self.run.runtime.model.cfg.dtype))
@@ -154,7 +159,14 @@ class _FullForwards:
         return CircuitState(full, (), (), self._values(full[None])[0])
 
     def evaluate(self, state: CircuitState, masks: torch.Tensor, layer: int) -> Evaluation:
-        return Evaluation(state, masks, self._values(masks), {}, {})
+        return Evaluation(state, masks, self._values(masks), {}, {}, self.work_per_mask)
+
+
+def full_model_node_tokens(run: DiscoveryRun) -> int:
+    """A whole forward's work in `AcdcSweep.node_tokens` units: every head, MLP and the
+    unembedding at every token."""
+    spec = run.graph.spec
+    return (spec.n_layers * spec.n_heads + len(run.graph.mlp_dst) + 1) * run.data.clean.numel()
 
 
 def destination_order(graph: Graph) -> list[int]:
@@ -234,7 +246,7 @@ class _Acdc:
     ) -> None:
         graph = self.graph = run.graph
         self.run, self.engine, self.taus, self.window = run, engine, taus, window
-        self.forwards = self.masks = 0
+        self.forwards = self.masks = self.node_tokens = 0
         self.incoming = [incoming_edges(graph, d) for d in range(graph.n_destinations)]
         self.outgoing = [torch.nonzero(graph.edge_src == s).flatten() for s in range(graph.n_sources)]
         self.dst_source = _destination_sources(graph).tolist()
@@ -278,6 +290,7 @@ class _Acdc:
         self.work[self.layer[dst]] = result.work
         self.forwards += 1
         self.masks += n
+        self.node_tokens += result.work * n
         changes = torch.empty(n, dtype=torch.float64)
         before = br.state.value  # b of the predicted circuit so far
         for row, remove in enumerate(predicted.tolist()):
@@ -331,6 +344,7 @@ class _Acdc:
         full = self.engine.initial()
         self.forwards += 1
         self.masks += 1
+        self.node_tokens += full_model_node_tokens(self.run)  # the full circuit, computed whole
         groups = [tuple(range(len(self.taus)))] if shared else [(k,) for k in range(len(self.taus))]
         branches = [_Branch(taus, full) for taus in groups]
         groups = destination_groups(graph)
@@ -341,7 +355,9 @@ class _Acdc:
         circuits = torch.zeros(len(self.taus), graph.n_edges, dtype=torch.bool)
         for branch in branches:
             circuits[list(branch.taus)] = branch.state.kept
-        return AcdcSweep(tuple(self.taus), prune_dead_ends(graph, circuits), self.forwards, self.masks)
+        return AcdcSweep(
+            tuple(self.taus), prune_dead_ends(graph, circuits), self.forwards, self.masks, self.node_tokens
+        )
 
 
 def parse_taus(value: object) -> tuple[float, ...]:
