@@ -24,9 +24,8 @@ NOT_MEASURED = "not measured"
 
 
 def _agreement(value: Agreement | None) -> str:
-    if value is None or value.mean != value.mean:  # NaN: no order to compare
-        return "-"
-    return f"{value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
+    """`Agreement.text`, or '-' where nothing was measured or it is undefined (NaN: no order to compare)."""
+    return "-" if value is None or value.mean != value.mean else value.text()
 
 
 def _cell(record: Stability | Unmeasured, default_variant: str) -> tuple[str, str, str, str, str]:
