@@ -21,6 +21,11 @@ STABILITY_TEXT = (
 )
 JACCARD_COLUMN, SPEARMAN_COLUMN = "stability: top-k Jaccard", "stability: Spearman"
 NOT_MEASURED = "not measured"
+RANDOM_METHOD = "random"
+RANDOM_NOTE = (
+    "random: its scores ignore the examples, so its agreement across resamples (here and in the table's stability "
+    "columns) is 1.0 by construction; only its across-seeds figures carry information."
+)
 
 
 def _agreement(value: Agreement | None) -> str:
@@ -65,6 +70,8 @@ def stability_html(stabilities: list[Stability], unmeasured: list[Unmeasured] | 
             cells += [_agreement(a) for a in (s.jaccard, s.spearman, s.seeds_jaccard, s.seeds_spearman)]
             rows.append((data_attributes({"task": s.task, "method": s.method}), map(text_cell, cells)))
         parts.append(table_html(columns, rows, "class='sortable stability'"))
+        if any(s.method == RANDOM_METHOD for s in stabilities):
+            parts.append(f"<p>{html.escape(RANDOM_NOTE)}</p>")
     if unmeasured:
         parts.append("<p>Cells not measured, and why:</p>")
         columns = ["task", "model", "ablation", "method", "variant", "B", "why not"]
