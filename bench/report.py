@@ -29,6 +29,7 @@ from bench.ground_truth import has_ground_truth, load_ground_truth
 from bench.report_circuits import CIRCUIT_SCRIPT, CIRCUIT_STYLE, circuits_html, legend_html
 from bench.report_claims import claims_html
 from bench.report_stability import stability_columns, stability_html
+from bench.report_table import data_attributes, table_html, text_cell
 from bench.result_schema import ResultFileError
 from bench.results import DEFAULT_RESULTS_DIR, RunResult, read_result, variant_text
 from bench.stability import Stability, Unmeasured, load_stabilities, load_unmeasured, stability_dir
@@ -233,25 +234,25 @@ tr.no-signal td { color: #888; }
 """
 
 
+def _cell(value: object) -> str:
+    """A number as three decimals ('-' for NaN) with its exact value to sort by; anything else as text."""
+    if isinstance(value, float):
+        shown = "-" if np.isnan(value) else f"{value:.3f}"
+        return f'<td data-value="{value}">{shown}</td>'
+    return text_cell(value)
+
+
 def _table_html(frame: pd.DataFrame, css_class: str) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for _, row in frame.iterrows():
-        cells = []
-        for value in row:
-            if isinstance(value, float):
-                shown = "-" if np.isnan(value) else f"{value:.3f}"
-                cells.append(f'<td data-value="{value}">{shown}</td>')
-            else:
-                cells.append(f"<td>{html.escape(str(value))}</td>")
         unranked = " class='no-signal'" if row.get("signal") == NO_SIGNAL else ""
-        rows.append(f"<tr{unranked}{_filter_attrs(row)}>" + "".join(cells) + "</tr>")
-    return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        rows.append((unranked + _filter_attrs(row), [_cell(value) for value in row]))
+    return table_html(frame.columns, rows, f'class="{css_class}"')
 
 
 def _filter_attrs(row: pd.Series | dict[str, object]) -> str:
     """The data-task / data-method attributes the filters match a row, section or drawing by."""
-    return "".join(f' data-{what}="{html.escape(str(row[what]))}"' for what in ("task", "method") if what in row)
+    return data_attributes({what: row[what] for what in ("task", "method") if what in row})
 
 
 def _filters_html(results: list[RunResult]) -> str:

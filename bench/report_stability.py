@@ -7,6 +7,7 @@ import html
 
 import pandas as pd
 
+from bench.report_table import data_attributes, table_html, text_cell
 from bench.results import variant_text
 from bench.stability import DEFAULT_BOOTSTRAP, Agreement, Stability, Unmeasured
 
@@ -20,12 +21,16 @@ STABILITY_TEXT = (
 )
 JACCARD_COLUMN, SPEARMAN_COLUMN = "stability: top-k Jaccard", "stability: Spearman"
 NOT_MEASURED = "not measured"
+RANDOM_METHOD = "random"
+RANDOM_NOTE = (
+    "random: its scores ignore the examples, so its agreement across resamples (here and in the table's stability "
+    "columns) is 1.0 by construction; only its across-seeds figures carry information."
+)
 
 
 def _agreement(value: Agreement | None) -> str:
-    if value is None or value.mean != value.mean:  # NaN: no order to compare
-        return "-"
-    return f"{value.mean:.3f} [{value.low:.3f}, {value.high:.3f}]"
+    """`Agreement.text`, or '-' where nothing was measured or it is undefined (NaN: no order to compare)."""
+    return "-" if value is None or value.mean != value.mean else value.text()
 
 
 def _cell(record: Stability | Unmeasured, default_variant: str) -> tuple[str, str, str, str, str]:
@@ -50,19 +55,6 @@ def stability_columns(
     return board.assign(**{JACCARD_COLUMN: [c[0] for c in cells], SPEARMAN_COLUMN: [c[1] for c in cells]})
 
 
-def _table(columns: list[str], rows: list[tuple[dict[str, str], list[str]]], css: str) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr"
-        + "".join(f' data-{k}="{html.escape(v)}"' for k, v in attrs.items())
-        + ">"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-        + "</tr>"
-        for attrs, cells in rows
-    )
-    return f"<table class='sortable {css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def stability_html(stabilities: list[Stability], unmeasured: list[Unmeasured] | None = None) -> str:
     """The section as HTML; empty when nothing was measured or left out."""
     if not stabilities and not unmeasured:
@@ -76,14 +68,16 @@ def stability_html(stabilities: list[Stability], unmeasured: list[Unmeasured] | 
             cells = [s.task, s.model, s.ablation, s.method, variant_text(s.variant) or "default", str(s.n_examples)]
             cells += [str(s.bootstrap), f"{s.k} ({s.k_rule})"]
             cells += [_agreement(a) for a in (s.jaccard, s.spearman, s.seeds_jaccard, s.seeds_spearman)]
-            rows.append(({"task": s.task, "method": s.method}, cells))
-        parts.append(_table(columns, rows, "stability"))
+            rows.append((data_attributes({"task": s.task, "method": s.method}), map(text_cell, cells)))
+        parts.append(table_html(columns, rows, "class='sortable stability'"))
+        if any(s.method == RANDOM_METHOD for s in stabilities):
+            parts.append(f"<p>{html.escape(RANDOM_NOTE)}</p>")
     if unmeasured:
         parts.append("<p>Cells not measured, and why:</p>")
         columns = ["task", "model", "ablation", "method", "variant", "B", "why not"]
         rows = []
         for u in sorted(unmeasured, key=lambda u: (u.task, u.model, u.ablation, u.method, u.bootstrap)):
             cells = [u.task, u.model, u.ablation, u.method, variant_text(u.variant) or "default", str(u.bootstrap)]
-            rows.append(({"task": u.task, "method": u.method}, [*cells, u.reason]))
-        parts.append(_table(columns, rows, "stability-unmeasured"))
+            rows.append((data_attributes({"task": u.task, "method": u.method}), map(text_cell, [*cells, u.reason])))
+        parts.append(table_html(columns, rows, "class='sortable stability-unmeasured'"))
     return "".join(parts)

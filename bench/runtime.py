@@ -8,9 +8,9 @@ an ablated run (corrupted input, mean over a reference set, or zero):
 so m = 1 everywhere reproduces the plain forward and m = 0 everywhere the ablated one.
 The pass is differentiable in `m` and runs several masks in one call by stacking them
 on the batch axis. Masks of 0 and 1 that remove few edges (exact patching's) take a sparse
-path: each input is the model's own residual stream less the removed edges' deltas, so the
-forward costs about a plain one (`MaskedRuntime.forward`'s `path`). Hooks live only here,
-inside a context manager that removes them.
+path (`bench.sparse_masking`): each input is the model's own residual stream less the removed
+edges' deltas, so the forward costs about a plain one (`MaskedRuntime.forward`'s `path`).
+Hooks live only here, inside a context manager that removes them.
 Padded batches carry an attention mask (`bench.padding`): the ablated run records the
 mask of the run it stands in for, and every forward masks padded keys with it.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -34,16 +34,12 @@ from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
 
 from bench.graph import Graph
 from bench.padding import forward_kwargs, key_mask_hooks, padded_forward, padding_mask, real_position_mean
+from bench.sparse_masking import SPARSE_MAX_REMOVED, SparseMaskHooks, removed_edges
 
 AblationKind = Literal["corrupted", "mean", "zero", "zero-token"]
 ABLATION_KINDS: tuple[str, ...] = ("corrupted", "mean", "zero", "zero-token")
 ForwardPath = Literal["auto", "dense", "sparse"]
 FORWARD_PATHS: tuple[str, ...] = ("auto", "dense", "sparse")
-# `forward`'s "auto" path takes the sparse rebuild while each mask removes at most this
-# fraction of the edges, or one edge (every exact-patching mask removes one, the full
-# circuit none). Its correction then costs a few percent of the dense rebuild, which mixes
-# every edge; the faithfulness grid's circuits (at most half the edges) stay dense.
-SPARSE_MAX_REMOVED = 0.05
 
 
 def enable_edge_hooks(model: HookedTransformer) -> HookedTransformer:
@@ -279,13 +275,13 @@ class MaskedRuntime:
         n_masks, batch = masks.shape[0], tokens.shape[0]
         masks = masks.to(self.model.cfg.dtype)
         limit = SPARSE_MAX_REMOVED if path == "auto" else None
-        removed = None if path == "dense" else self._removed_edges(masks, limit)
+        removed = None if path == "dense" else removed_edges(self.graph, masks, limit)
         if path == "sparse" and removed is None:
             raise ValueError("path 'sparse' needs masks of only 0 and 1 on the graph's edges that do not require grad")
         if removed is None:
-            hooks: _MaskHooks | _SparseMaskHooks = _MaskHooks(self, masks, ablated, batch)
+            hooks: _MaskHooks | SparseMaskHooks = _MaskHooks(self, masks, ablated, batch)
         else:
-            hooks = _SparseMaskHooks(self, removed, ablated, n_masks, batch)
+            hooks = SparseMaskHooks(self, removed, ablated, n_masks, batch)
         stacked = tokens.repeat(n_masks, 1) if n_masks > 1 else tokens
         padding = ablated.attention_mask
         if padding is not None and n_masks > 1:
@@ -294,22 +290,6 @@ class MaskedRuntime:
             logits = self._call(stacked, padding)
         logits = logits.view(n_masks, batch, *logits.shape[1:])
         return logits[0] if single else logits
-
-    def _removed_edges(self, masks: torch.Tensor, limit: float | None) -> torch.Tensor | None:
-        """The sparse path's work for `masks` `[M, S, Dst]`: the removed edges as `[n, 3]` rows
-        (mask, source, destination), or None where it cannot run them: a mask requires grad,
-        an edge's value is neither 0 nor 1, or (with `limit`) a mask removes more than `limit`
-        of the graph's edges (and more than one)."""
-        if masks.requires_grad:
-            return None
-        real = self.graph.real_edge_mask.to(masks.device)
-        on_edges = masks[:, real]
-        off = on_edges == 0
-        if not bool((off | (on_edges == 1)).all()):
-            return None
-        if limit is not None and int(off.sum(1).max()) > max(1.0, limit * self.graph.n_edges):
-            return None
-        return torch.nonzero((masks == 0) & real)
 
     def ablated_input(self, ablated: AblatedRun, dst: int) -> torch.Tensor:
         """What destination `dst` reads when every edge into it is 0: its upstream sources'
@@ -669,127 +649,6 @@ class _MaskHooks:
     def _logits_in(self, resid: torch.Tensor, hook: object) -> torch.Tensor:
         dst = self.graph.logits_dst
         return self._inputs(slice(dst, dst + 1))[:, :, 0]
-
-
-class _SparseMaskHooks:
-    """Per-call state of a masked forward whose masks are 0/1 and mostly ones.
-
-    With m in {0, 1}, destination v reads the sum of every source before it (this forward's
-    outputs, and the attention output biases): the model's own residual stream, which its
-    hook already receives. Only the removed edges change it:
-
-        input_v = resid_v - sum over removed u->v of (out_u - ablated_out_u)
-
-    so the forward costs a plain one plus the removed (mask, source, destination) triples:
-    each (mask, source) pair's delta is computed once where the source writes, and each
-    destination hook subtracts the deltas of its removed edges from its own mask's rows.
-    Hooks sit only where a removed edge starts or ends (none for an all-ones mask).
-    """
-
-    GATHER_ROWS = 64  # deltas gathered at a time into a destination's correction
-
-    def __init__(self, runtime: MaskedRuntime, removed: torch.Tensor, ablated: AblatedRun, n_masks: int, batch: int):
-        self.rt = runtime
-        self.graph = graph = runtime.graph
-        self.ablated = ablated
-        self.n_masks, self.batch = n_masks, batch
-        device = ablated.outputs.device
-        n_sources = graph.n_sources
-        mask_row, src, self.dst = removed.to(device).unbind(1)
-        pairs, self.pair_of = torch.unique(mask_row * n_sources + src, return_inverse=True)
-        self.pair_row, self.pair_src = pairs // n_sources, pairs % n_sources
-        self.row = mask_row
-        _, pos, _, d_model = ablated.outputs.shape
-        self.deltas = torch.empty(len(pairs), batch, pos, d_model, dtype=ablated.outputs.dtype, device=device)
-
-    # sources ----------------------------------------------------------------------------------
-
-    def _store(self, pairs: torch.Tensor, out: torch.Tensor) -> None:
-        """Deltas of `pairs` (indices into the pair list) from their outputs `[n, B, P, D]`."""
-        abl = self.ablated.outputs[:, :, self.pair_src[pairs]].permute(2, 0, 1, 3)  # [n, B', P, D]
-        self.deltas[pairs] = out - abl
-
-    def _whole_source(self, pairs: torch.Tensor) -> Callable:
-        """A hook where one source writes its whole output (the input node, an MLP)."""
-
-        def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
-            self._store(pairs, x.view(self.n_masks, self.batch, *x.shape[1:])[self.pair_row[pairs]])
-            return x
-
-        return hook
-
-    def _heads_out(self, layer: int, pairs: torch.Tensor) -> Callable:
-        """hook_z of `layer`: each removed head's write, computed for its own mask's rows only."""
-        attn = self.rt.model.blocks[layer].attn
-        rows, heads = self.pair_row[pairs], self.pair_src[pairs] - self.graph.layer_head_src[layer].start
-
-        def hook(z: torch.Tensor, hook: object) -> torch.Tensor:
-            per_mask = z.view(self.n_masks, self.batch, *z.shape[1:])  # [M, B, P, H, d_head]
-            if self.rt.model.cfg.use_normalization_before_and_after:
-                # The post-norm's scale depends on every head of the row: split whole rows.
-                used, row_of = torch.unique(rows, return_inverse=True)
-                writes = self.rt.head_outputs(layer, per_mask[used])  # [r, B, P, H, D]
-                out = writes[row_of, :, :, heads]
-            else:
-                out = torch.einsum("nbpe,ned->nbpd", per_mask[rows, :, :, heads], attn.W_O[heads])
-            self._store(pairs, out)
-            return z
-
-        return hook
-
-    # destinations -----------------------------------------------------------------------------
-
-    def _subtract(self, removed: torch.Tensor, column: torch.Tensor) -> Callable:
-        """A destination hook whose input is `[M * B, P, H, D]` (one column per head) or
-        `[M * B, P, D]`: subtract the deltas of the triples `removed` from their mask's rows,
-        at their head's column `column`."""
-        width = self.rt._n_heads
-        targets, target_of = torch.unique(self.row[removed] * width + column, return_inverse=True)
-        target_rows, target_columns = targets // width, targets % width
-        sources = self.pair_of[removed]
-
-        def hook(x: torch.Tensor, hook: object) -> torch.Tensor:
-            correction = x.new_zeros(len(targets), *self.deltas.shape[1:])
-            for part in torch.arange(len(removed), device=removed.device).split(self.GATHER_ROWS):
-                correction.index_add_(0, target_of[part], self.deltas[sources[part]])
-            out = x.clone()
-            per_mask = out.view(self.n_masks, self.batch, x.shape[1], -1, x.shape[-1])  # [M, B, P, H or 1, D]
-            per_mask[target_rows, :, :, target_columns] -= correction
-            return out
-
-        return hook
-
-    def fwd_hooks(self) -> list[tuple[str, Callable]]:
-        graph, dst = self.graph, self.dst
-        hooks: list[tuple[str, Callable]] = []
-
-        def source(name: str, group: slice, make: Callable[[torch.Tensor], Callable]) -> None:
-            pairs = torch.nonzero((self.pair_src >= group.start) & (self.pair_src < group.stop)).flatten()
-            if len(pairs):
-                hooks.append((name, make(pairs)))
-
-        def destination(name: str, selected: torch.Tensor, column: torch.Tensor) -> None:
-            removed = torch.nonzero(selected).flatten()
-            if len(removed):
-                hooks.append((name, self._subtract(removed, column[removed])))
-
-        first = torch.zeros_like(dst)
-        source("blocks.0.hook_resid_pre", slice(0, 1), self._whole_source)
-        for layer in range(self.rt._n_layers):
-            heads = graph.layer_head_dst[layer]
-            local = dst - heads.start  # destinations run head by head, q k v within a head
-            in_layer = (dst >= heads.start) & (dst < heads.stop)
-            for letter_index, letter in enumerate("qkv"):
-                selected = in_layer & (local % 3 == letter_index)
-                destination(f"blocks.{layer}.hook_{letter}_input", selected, local // 3)
-            source(f"blocks.{layer}.attn.hook_z", graph.layer_head_src[layer], partial(self._heads_out, layer))
-            if layer in graph.mlp_src:
-                destination(f"blocks.{layer}.hook_mlp_in", dst == graph.mlp_dst[layer], first)
-                mlp = graph.mlp_src[layer]
-                source(f"blocks.{layer}.hook_mlp_out", slice(mlp, mlp + 1), self._whole_source)
-        last = f"blocks.{self.rt._n_layers - 1}.hook_resid_post"
-        destination(last, dst == graph.logits_dst, first)
-        return hooks
 
 
 class _GradientHooks:

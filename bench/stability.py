@@ -53,6 +53,10 @@ class Agreement:
         low, high = np.nanpercentile(array, [2.5, 97.5])
         return cls(float(np.nanmean(array)), float(low), float(high), len(array))
 
+    def text(self) -> str:
+        """The mean and its range to three decimals: "0.812 [0.700, 0.900]" ("nan [nan, nan]" if undefined)."""
+        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
 
 def top_k_jaccard(a: np.ndarray, b: np.ndarray, k: int) -> float:
     """Intersection over union of the top-k edges by |score| of two rankings (ties by edge order)."""
@@ -128,14 +132,10 @@ class Stability:
 
     def summary(self) -> str:
         """One line: "Jaccard 0.812 [0.700, 0.900], Spearman 0.950 [0.940, 0.960][, across seeds ...]"."""
-        parts = [f"{name} {_text(value)}" for name, value in (("Jaccard", self.jaccard), ("Spearman", self.spearman))]
+        parts = [f"{name} {value.text()}" for name, value in (("Jaccard", self.jaccard), ("Spearman", self.spearman))]
         if self.seeds_jaccard is not None and self.seeds_spearman is not None:
-            parts.append(f"across seeds Jaccard {_text(self.seeds_jaccard)}, Spearman {_text(self.seeds_spearman)}")
+            parts.append(f"across seeds Jaccard {self.seeds_jaccard.text()}, Spearman {self.seeds_spearman.text()}")
         return ", ".join(parts)
-
-
-def _text(agreement: Agreement) -> str:
-    return f"{agreement.mean:.3f} [{agreement.low:.3f}, {agreement.high:.3f}]"
 
 
 @dataclass(frozen=True)

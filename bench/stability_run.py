@@ -7,19 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bench.bootstrap_count import check_bootstrap
 from bench.runner import IncompatibleChoice, RunRequest
 from bench.stability import Stability, bootstrap_indices, circuit_size, measure
-
-
-def check_bootstrap(bootstrap: object) -> int:
-    """B as given, if it is an integer of at least 2.
-
-    Raises:
-        IncompatibleChoice: anything else (one rerun has no pair to compare).
-    """
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 2:
-        raise IncompatibleChoice(f"--bootstrap must be an integer of at least 2 (pairs to compare), got {bootstrap!r}")
-    return bootstrap
 
 
 def measure_stability(
@@ -41,7 +31,10 @@ def measure_stability(
     from bench.zoo import load_model
     from methods import METHODS
 
-    check_bootstrap(bootstrap)
+    try:
+        check_bootstrap(bootstrap)
+    except ValueError as err:
+        raise IncompatibleChoice(f"--bootstrap {err}") from None
     key = request.resolve()
     task = request.find_task()
     spec = METHODS.get(key.method)

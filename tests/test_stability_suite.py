@@ -15,7 +15,7 @@ from bench.cli import build_parser, main
 from bench.merge import merge_results
 from bench.regression import BASELINE_PATH, STABILITY_PREFIX, compare, stability_payload, write_baseline
 from bench.report import load_results, write_report
-from bench.report_stability import JACCARD_COLUMN, NOT_MEASURED
+from bench.report_stability import JACCARD_COLUMN, NOT_MEASURED, RANDOM_NOTE, stability_html
 from bench.shards import Shard, shard_plan
 from bench.stability import (
     DEFAULT_BOOTSTRAP,
@@ -107,6 +107,16 @@ def _stability(method: str, mean: float, seeds: float | None = None) -> Stabilit
     agreement = Agreement(mean, mean, mean, 3)
     seeded = None if seeds is None else Agreement(seeds, seeds, seeds, 3)
     return Stability(method, "t", "m", "zero", 8, 3, 0, 5, "rule", agreement, agreement, seeded, seeded)
+
+
+def test_stability_section_says_random_agrees_across_resamples_by_construction() -> None:
+    note = f"<p>{html.escape(RANDOM_NOTE)}</p>"
+    with_random = stability_html(
+        [_stability("eap", 0.9), _stability("random", 1.0, 0.2), _stability("random", 1.0, 0.1)]
+    )
+    assert with_random.count(note) == 1
+    assert with_random.index("</table>") < with_random.index(note)  # under the table it explains
+    assert note not in stability_html([_stability("eap", 0.9), _stability("hisp", 1.0)])
 
 
 def test_compare_guards_stability_with_the_run_tolerances(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.bootstrap_count import check_bootstrap
 from bench.shards import parse_shard
 
 if TYPE_CHECKING:  # the handlers import these: `python -m bench --help` must not pay for torch
@@ -135,12 +136,13 @@ def _names(text: str) -> list[str]:
 
 def _bootstrap(text: str) -> int:
     try:
-        value = int(text)
+        value: object = int(text)
     except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"B must be an integer of at least 2 (pairs to compare), got {text!r}")
-    return value
+        value = text  # not an integer, so refused below
+    try:
+        return check_bootstrap(value, given=text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"B {err}") from None
 
 
 def _seeds(text: str) -> list[int]:
