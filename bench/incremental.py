@@ -327,15 +327,18 @@ class IncrementalRuntime:
             n = q.shape[0] // self.batch
             extra = self.shortformer[:, :, None].expand(-1, -1, q.shape[2], -1).repeat(n, 1, 1, 1)
             q, k = q + extra, k + extra
-        captured: list[torch.Tensor] = []
-        # A plain torch hook on the one hook point: TransformerLens's hook context resets
-        # every hook point of the model on exit, which cost more than the attention here.
-        handle = block.attn.hook_z.register_forward_hook(lambda module, args, z: captured.append(z))
+        # A plain torch hook on the one hook point (TransformerLens's hook context resets
+        # every hook point of the model on exit, which cost more than the attention here).
+        # It stops the module once z is known: the output projection that follows is
+        # computed per head, from z, by the caller.
+        handle = block.attn.hook_z.register_forward_hook(_stop_with_z)
         try:
             attention(query_input=q, key_input=k, value_input=v, **self._padding_arguments(q.shape[0] // self.batch))
+        except _ZComputed as done:
+            return done.z
         finally:
             handle.remove()
-        return captured[0]
+        raise RuntimeError(f"layer {layer}'s attention returned without passing its hook_z")
 
     def _padding_arguments(self, copies: int) -> dict[str, torch.Tensor]:
         """The attention module's padding arguments for `copies` stacked copies of the input:
@@ -380,6 +383,18 @@ class IncrementalRuntime:
             x = model.ln_final(x)
         logits = apply_softcap(model.unembed(x), model.cfg.output_logits_soft_cap)
         return logits.view(rows, -1, *logits.shape[1:])
+
+
+class _ZComputed(Exception):
+    """Carries an attention module's z out of its forward, skipping the output projection."""
+
+    def __init__(self, z: torch.Tensor) -> None:
+        super().__init__()
+        self.z = z
+
+
+def _stop_with_z(module: torch.nn.Module, args: tuple, z: torch.Tensor) -> None:
+    raise _ZComputed(z)
 
 
 def _weight_bytes(module: torch.nn.Module) -> int:
