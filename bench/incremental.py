@@ -288,12 +288,16 @@ class IncrementalRuntime:
         heads = computed if post_norm else sorted({(dst - first) // 3 for dst in touched})
         n_rows, n_computed = m.shape[0], len(computed)
         dsts = [first + 3 * head + letter for head in computed for letter in range(3)]
-        columns = torch.stack([self._state_input(state, d) for d in dsts]).expand(n_rows, -1, -1, -1, -1).clone()
         rebuilt = self._column_inputs(state, touched, diff, m, changed)  # [R, n, B, P, D]
-        columns[:, [dsts.index(d) for d in touched]] = rebuilt
         for i, dst in enumerate(touched):
             inputs[dst] = rebuilt[:, i]
-        # [R, h * 3, B, P, D] -> q, k, v inputs [R * B, P, h, D]
+        # ln1 acts on each vector alone, so the inputs every circuit shares (the state's) are
+        # normalised once and only the rebuilt ones per circuit.
+        ln1 = self.model.blocks[layer].ln1
+        shared = ln1(torch.stack([self._state_input(state, d) for d in dsts]))  # [h * 3, B, P, D]
+        columns = shared.expand(n_rows, -1, -1, -1, -1).clone()
+        columns[:, [dsts.index(d) for d in touched]] = ln1(rebuilt)
+        # [R, h * 3, B, P, D] -> normalised q, k, v inputs [R * B, P, h, D]
         grouped = columns.view(n_rows, n_computed, 3, self.batch, self.pos, -1)
         q, k, v = grouped.permute(2, 0, 3, 4, 1, 5).flatten(1, 2)
         z = self._attention(layer, tuple(computed), q, k, v).view(n_rows, self.batch, self.pos, n_computed, -1)
@@ -318,11 +322,10 @@ class IncrementalRuntime:
     def _attention(
         self, layer: int, heads: tuple[int, ...], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     ) -> torch.Tensor:
-        """The z `[N, P, h, d_head]` of `heads` from their q/k/v inputs `[N, P, h, D]`, as the
-        block calls ln1 and attention (the z is read at the attention's hook)."""
+        """The z `[N, P, h, d_head]` of `heads` from their q/k/v inputs `[N, P, h, D]`, already
+        through ln1, as the block calls attention (the z is read at the attention's hook)."""
         block = self.model.blocks[layer]
         attention = block.attn if len(heads) == self.model.cfg.n_heads else self._subset(layer, heads)
-        q, k, v = block.ln1(torch.stack([q, k, v]))  # one call: ln1 acts on each vector alone
         if self.shortformer is not None:
             n = q.shape[0] // self.batch
             extra = self.shortformer[:, :, None].expand(-1, -1, q.shape[2], -1).repeat(n, 1, 1, 1)
