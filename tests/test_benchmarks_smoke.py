@@ -29,3 +29,5 @@ def test_benchmarks_run_and_print_ratios() -> None:
     for name in [*names, "hisp:"]:
         line = next((line for line in proc.stdout.splitlines() if name in line), "")
         assert "whole run" in line and "method only" in line and "x of floor" in line, name
+    acdc = [line for line in proc.stdout.splitlines() if "speed-up" in line and "fewer node-tokens" in line]
+    assert len(acdc) == 2 + 11, proc.stdout[-3000:]  # one tau, the default grid, then the grid's 11 taus

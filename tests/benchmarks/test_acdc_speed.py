@@ -1,5 +1,5 @@
 """Speed of ACDC's batched engine against the one-edge-per-forward reference, same run:
-one tau, and the default tau grid the method scores with.
+one tau, the default tau grid the method scores with, and that grid tau by tau.
 
     python -m pytest tests/benchmarks/test_acdc_speed.py --benchmark-only -s
 
@@ -109,4 +109,30 @@ def test_acdc_batched_vs_one_edge_per_forward(benchmark, run: DiscoveryRun, grid
         f"fewer node-tokens computed {info['node_tokens_ratio']:.1f}x; peak extra memory "
         f"{memory['one_at_a_time']:.0f} / {memory['batched']:.0f} MB; edges decided differently (float32 "
         f"rounding at tau) {differing.tolist()}"
+    )
+
+
+def test_acdc_grid_tau_by_tau(benchmark, run: DiscoveryRun) -> None:
+    """Where the default grid's time goes: each tau run on its own by both engines (one
+    call each), with the ratios that bound the speed-up. Printed one line per tau."""
+    lines, totals = [], {"reference": 0.0, "batched": 0.0}
+    for tau in DEFAULT_TAUS:
+        reference_s, reference = fastest(lambda tau=tau: acdc_sweep(run, (tau,), batched=False), 1)
+        batched_s, result = fastest(lambda tau=tau: acdc_sweep(run, (tau,)), 1)
+        totals["reference"] += reference_s
+        totals["batched"] += batched_s
+        lines.append(
+            f"tau {tau:g}: kept {int(result.circuits.sum())}; one edge per forward {reference_s:.2f}s "
+            f"({reference.forwards} forwards); batched {batched_s:.2f}s ({result.forwards} forwards, {result.masks} "
+            f"masks); speed-up {reference_s / batched_s:.1f}x; "
+            f"fewer forwards {reference.forwards / result.forwards:.1f}x, "
+            f"fewer node-tokens {reference.node_tokens / result.node_tokens:.1f}x"
+        )
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    benchmark.extra_info.update({"each_tau": lines, **totals})
+    print(
+        f"\n[acdc 4L x 8H, batch {BATCH} pos {POS}, each tau on its own, {THREADS} thread(s)]\n  "
+        + "\n  ".join(lines)
+        + f"\n  all {len(DEFAULT_TAUS)}: one edge per forward {totals['reference']:.2f}s, batched "
+        f"{totals['batched']:.2f}s, {totals['reference'] / totals['batched']:.1f}x"
     )
