@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -77,6 +78,16 @@ def fastest(fn: Callable[[], T], rounds: int) -> tuple[float, T]:
         value = fn()
         times.append(time.perf_counter() - start)
     return min(times), value
+
+
+def median_time(fn: Callable[[], object], rounds: int) -> float:
+    """The median wall time of `rounds` bare calls of `fn` (bare for the reason `fastest` gives)."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def tensor_peak_bytes(fn: Callable[[], T]) -> tuple[T, int]:

@@ -48,9 +48,7 @@ Not a pytest module (no `test_` prefix): it needs the library's source.
 from __future__ import annotations
 
 import re
-import statistics
 import sys
-import time
 import types
 from collections.abc import Callable
 
@@ -60,7 +58,7 @@ from transformer_lens import HookedTransformer
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
 from bench.discovery import prepare_run
-from bench.profiling import measure
+from bench.profiling import measure, median_time
 from bench.runtime import MaskedRuntime
 from bench.zoo import load_model
 from methods import score_edges
@@ -98,12 +96,7 @@ def cdbench_edge_name(name: str) -> str:
 def timed(call: Callable[[], object]) -> tuple[float, float]:
     """(median seconds of ROUNDS calls, peak extra MB of a first call)."""
     peak = measure(call).peak_extra_mb
-    times = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), peak
+    return median_time(call, ROUNDS), peak
 
 
 def main(library_src: str) -> None:

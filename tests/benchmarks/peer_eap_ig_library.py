@@ -42,31 +42,18 @@ import argparse
 import copy
 import itertools
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from bench.discovery import prepare_run
-from bench.profiling import measure
+from bench.profiling import measure, median_time
 from bench.runtime import MaskedRuntime
 from methods.exact_patching import patch_effects
 from tasks.base import TaskData
 
 ROUNDS = 3
-
-
-def seconds(call: Callable[[], object], rounds: int) -> float:
-    """Median wall time of `rounds` bare calls (no memory sampler running)."""
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def library_exact(model, graph, dataloader, metric, n_edges: int) -> None:
@@ -124,7 +111,7 @@ def main(library_src: str, exact_edges: int, attribution: bool) -> None:
             attribute.attribute(model, graph, batches, logit_difference, method, ig_steps=steps, quiet=True)
 
         peak = measure(call).peak_extra_mb
-        print(f"{method}: median {seconds(call, ROUNDS):.2f} s of {ROUNDS}, peak extra memory {peak:.0f} MB")
+        print(f"{method}: median {median_time(call, ROUNDS):.2f} s of {ROUNDS}, peak extra memory {peak:.0f} MB")
     if exact_edges <= 0:
         return
 
@@ -152,7 +139,7 @@ def main(library_src: str, exact_edges: int, attribution: bool) -> None:
 
     measured = measure(cdbench)
     ours_mb, ours = measured.peak_extra_mb, measured.value
-    ours_s = seconds(cdbench, ROUNDS)
+    ours_s = median_time(cdbench, ROUNDS)
     measured_library = measure(library)
     theirs_mb, theirs_s = measured_library.peak_extra_mb, measured_library.seconds
     theirs = torch.tensor([edge.score for edge in edges])

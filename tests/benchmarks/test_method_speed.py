@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +29,7 @@ import pytest
 import torch
 
 from bench.discovery import DiscoveryRun, prepare_run
-from bench.profiling import measure
+from bench.profiling import measure, median_time
 from bench.runtime import MaskedRuntime
 from bench.zoo import load_model
 from methods import score_edges
@@ -46,15 +44,6 @@ ROUNDS = int(os.environ.get("CDBENCH_BENCH_ROUNDS", "3"))
 STEPS = 5
 EXACT_EDGES = 32
 torch.set_grad_enabled(True)
-
-
-def median_time(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @dataclass(frozen=True)
@@ -117,7 +106,7 @@ def bare_passes(model: torch.nn.Module, tokens: torch.Tensor, objective: Callabl
         objective(model(leaf, start_at_layer=0)).backward()
 
     forward(), forward_backward()  # warm-up: first calls pay for allocation and lazy initialisation
-    return Bare(median_time(forward), median_time(forward_backward))
+    return Bare(median_time(forward, ROUNDS), median_time(forward_backward, ROUNDS))
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +132,7 @@ def report(
     whole_s = benchmark.stats.stats.median
     ready = setting.ready()
     method_memory = measure(lambda: method(ready)).peak_extra_mb
-    method_s = median_time(lambda: method(ready))
+    method_s = median_time(lambda: method(ready), ROUNDS)
     ratios = {label: whole_s / cost for label, cost in floors.items()}
     method_ratios = {label: method_s / cost for label, cost in floors.items()}
     benchmark.extra_info.update(
